@@ -1,0 +1,63 @@
+"""Guards for every test.
+
+Every async test runs inside ``trio.fail_after`` (30 s, or the seconds of its
+``@pytest.mark.deadline(n)``), and every test is checked for what it leaves
+behind: an open fd, or a child process (running or zombie) of this process.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import trio
+
+from .helpers import children, open_fds
+
+DEFAULT_DEADLINE = 30.0
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_behind() -> Iterator[None]:
+    """Fail a test that leaves an fd open or a child process behind."""
+    fds_before = open_fds()
+    children_before = children()
+    yield
+    leaked_children = children() - children_before
+    leaked_fds = open_fds() - fds_before
+    details = {}
+    for fd in leaked_fds:
+        try:
+            details[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            details[fd] = "?"
+    assert not leaked_children, f"child processes left behind: {leaked_children}"
+    assert not leaked_fds, f"fds left open: {details}"
+
+
+def _bounded(test: Callable[..., Any], seconds: float) -> Callable[..., Any]:
+    @functools.wraps(test)
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        with trio.fail_after(seconds):
+            return await test(*args, **kwargs)
+
+    return bounded
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "deadline(seconds): the test's trio.fail_after bound"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        test = getattr(item, "obj", None)
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(test):
+            marker = item.get_closest_marker("deadline")
+            seconds = marker.args[0] if marker else DEFAULT_DEADLINE
+            item.obj = _bounded(test, seconds)

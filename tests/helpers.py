@@ -1,0 +1,147 @@
+"""Test helpers: small child programs behind names, and a recording protocol."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+import trioproc
+
+PY = sys.executable
+
+
+def python(code: str) -> list[str]:
+    """argv of a Python child running *code*, quickly (no site, isolated)."""
+    return [PY, "-I", "-S", "-c", code]
+
+
+#: Copies stdin to stdout until end of file.
+CAT = python("import os\nwhile data := os.read(0, 65536):\n    os.write(1, data)\n")
+
+
+def EXIT(code: int) -> list[str]:
+    """Exits with *code* at once."""
+    return python(f"import os; os._exit({code})")
+
+
+def SLEEP(seconds: float) -> list[str]:
+    """Sleeps, then exits 0."""
+    return python(f"import time; time.sleep({seconds})")
+
+
+#: Prints "ready", then ignores SIGTERM and sleeps for a long time.
+IGNORES_TERM = python(
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(100)\n"
+)
+
+
+class Recorder(trioproc.ProcessProtocol):
+    """Records every callback, in order, as tuples in ``events``."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.data: dict[int, bytearray] = {}
+        self.ended = trio.Event()
+        self.exited = trio.Event()
+        self.pids_at: dict[str, int | None] = {}
+        self._news = trio.Event()
+
+    def makeConnection(self, transport: Any) -> None:
+        self.pids_at["makeConnection"] = transport.pid
+        super().makeConnection(transport)
+
+    def connectionMade(self) -> None:
+        self.events.append(("connectionMade",))
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        self.data.setdefault(childFD, bytearray()).extend(data)
+        if not self.events or self.events[-1] != ("data", childFD):
+            self.events.append(("data", childFD))
+        self._tell()
+        super().childDataReceived(childFD, data)
+
+    def childConnectionLost(self, childFD: int) -> None:
+        self.events.append(("lost", childFD))
+        self._tell()
+
+    def processExited(self, reason: trioproc.ProcessEnded) -> None:
+        assert self.transport is not None
+        self.pids_at["processExited"] = self.transport.pid
+        self.events.append(
+            ("exited", type(reason).__name__, reason.exitCode, reason.signal)
+        )
+        self.exited.set()
+
+    def processEnded(self, reason: trioproc.ProcessEnded) -> None:
+        self.events.append(
+            ("ended", type(reason).__name__, reason.exitCode, reason.signal)
+        )
+        self.ended.set()
+
+    def _tell(self) -> None:
+        self._news.set()
+        self._news = trio.Event()
+
+    async def wait_for(self, condition: Callable[[], bool]) -> None:
+        """Return once *condition* holds; it is checked after each callback."""
+        while not condition():
+            await self._news.wait()
+
+    async def wait_for_output(self, needle: bytes, fd: int = 1) -> None:
+        """Return once the child wrote *needle* on *fd*."""
+        await self.wait_for(lambda: needle in self.out(fd))
+
+    def out(self, fd: int = 1) -> bytes:
+        return bytes(self.data.get(fd, b""))
+
+    def kinds(self) -> list[str]:
+        return [event[0] for event in self.events]
+
+
+def open_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+def children() -> set[int]:
+    """Pids whose parent is this process (running or zombie)."""
+    me = str(os.getpid())
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1].decode() == me:
+            found.add(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether *pid* exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != b"Z"
+
+
+def wait_gone(pid: int, timeout: float = 5.0) -> bool:
+    """Whether *pid* is gone (or a zombie) within *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

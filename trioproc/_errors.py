@@ -1,0 +1,105 @@
+"""The exceptions of the process contract.
+
+`ProcessDone` and `ProcessTerminated` are not raised by trioproc: they are the
+*reason* handed to ``processExited`` and ``processEnded``, as in Twisted, so a
+protocol can tell a clean exit from a failure with ``reason.exitCode`` or with
+``isinstance``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal as _signal
+
+__all__ = [
+    "ProcessDone",
+    "ProcessEnded",
+    "ProcessExitedAlready",
+    "ProcessTerminated",
+]
+
+
+def _describe(exit_code: int | None, signal: int | None) -> str:
+    if signal is not None:
+        try:
+            name = _signal.Signals(signal).name
+        except ValueError:
+            name = f"signal {signal}"
+        return f"process ended by signal {signal} ({name})"
+    return f"process ended with exit code {exit_code}"
+
+
+class ProcessEnded(Exception):
+    """Why a child ended: the base of `ProcessDone` and `ProcessTerminated`.
+
+    Attributes:
+      exitCode: the exit code, or ``None`` when a signal ended the child.
+      signal: the number of the signal that ended the child, or ``None``.
+      status: the raw wait status, as `os.waitpid` returns it.
+    """
+
+    exitCode: int | None
+    signal: int | None
+    status: int | None
+
+    def __init__(
+        self,
+        exitCode: int | None = None,
+        signal: int | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(_describe(exitCode, signal))
+        self.exitCode = exitCode
+        self.signal = signal
+        self.status = status
+
+    @classmethod
+    def from_wait_status(cls, status: int) -> ProcessEnded:
+        """The reason for a raw wait status: `ProcessDone` for exit code 0."""
+        if os.WIFSIGNALED(status):
+            return ProcessTerminated(signal=os.WTERMSIG(status), status=status)
+        code = os.WEXITSTATUS(status)
+        if code == 0:
+            return ProcessDone(status)
+        return ProcessTerminated(exitCode=code, status=status)
+
+    # Twisted hands protocols a ``Failure`` wrapping this exception; these three
+    # members let protocol code written against that keep working unchanged.
+
+    @property
+    def value(self) -> ProcessEnded:
+        """This exception itself (Twisted code reads ``reason.value``)."""
+        return self
+
+    def check(self, *types: type[BaseException]) -> type[BaseException] | None:
+        """The first of *types* this reason is an instance of, else ``None``."""
+        for kind in types:
+            if isinstance(self, kind):
+                return kind
+        return None
+
+    def trap(self, *types: type[BaseException]) -> type[BaseException]:
+        """Like `check`, but raise this reason when it matches none of *types*."""
+        kind = self.check(*types)
+        if kind is None:
+            raise self
+        return kind
+
+
+class ProcessDone(ProcessEnded):
+    """The child exited with exit code 0."""
+
+    def __init__(self, status: int | None = 0) -> None:
+        super().__init__(exitCode=0, signal=None, status=status)
+
+
+class ProcessTerminated(ProcessEnded):
+    """The child exited with a non-zero exit code, or was ended by a signal."""
+
+
+class ProcessExitedAlready(ProcessLookupError):
+    """The child has already exited and been reaped, so it cannot be signalled.
+
+    A reaped pid may already belong to another process; sending it a signal
+    could hit a stranger, so trioproc refuses.
+    """

@@ -1,0 +1,289 @@
+"""Checking and normalizing what a caller passes to `trioproc.spawn`.
+
+Everything here runs at the call to ``spawn()`` itself, so a bad argument
+raises there, naming the argument, before any fd or child exists.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import grp
+import math
+import os
+import pwd
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._interfaces import IProcessProtocol
+
+__all__ = ["DEFAULT_CHILD_FDS", "ChildFDs", "SpawnOptions", "StrOrBytesPath"]
+
+StrOrBytesPath: TypeAlias = "str | bytes | os.PathLike[str] | os.PathLike[bytes]"
+ChildFDs: TypeAlias = "Mapping[int, Literal['r', 'w'] | int]"
+
+DEFAULT_CHILD_FDS: Final[Mapping[int, Literal["r", "w"] | int]] = {
+    0: "w",
+    1: "r",
+    2: "r",
+}
+
+_FS_ENCODING: Final = sys.getfilesystemencoding()
+_PROTOCOL_CALLBACKS: Final = (
+    "makeConnection",
+    "childDataReceived",
+    "childConnectionLost",
+    "processExited",
+    "processEnded",
+)
+
+
+@final
+@attrs.frozen
+class SpawnOptions:
+    """A checked, normalized request to start one child."""
+
+    argv: tuple[bytes, ...]
+    executable: bytes | None
+    env: tuple[bytes, ...] | None
+    search_path: bytes | None
+    cwd: bytes | None
+    child_fds: Mapping[int, Literal["r", "w"] | int]
+    pty: tuple[int, int] | None
+    uid: int | None
+    gid: int | None
+    new_session: bool
+    kill_after: float
+
+    @property
+    def program(self) -> bytes:
+        """The name to run: *executable* if given, else ``argv[0]``."""
+        return self.executable if self.executable is not None else self.argv[0]
+
+    @classmethod
+    def check(
+        cls,
+        argv: Iterable[StrOrBytesPath],
+        *,
+        executable: StrOrBytesPath | None = None,
+        env: Mapping[Any, Any] | None = None,
+        cwd: StrOrBytesPath | None = None,
+        child_fds: Mapping[int, Literal["r", "w"] | int] | None = None,
+        pty: bool | tuple[int, int] = False,
+        uid: int | str | None = None,
+        gid: int | str | None = None,
+        new_session: bool = False,
+        kill_after: float = 5.0,
+    ) -> SpawnOptions:
+        """Check every argument of `trioproc.spawn` and normalize it.
+
+        Raises:
+          TypeError: an argument has the wrong type.
+          ValueError: an argument has a value that cannot work.
+        """
+        checked_env = _check_env(env)
+        search_path: bytes | None = None
+        if checked_env is not None:
+            search_path = os.defpath.encode()
+            for entry in checked_env:
+                if entry.startswith(b"PATH="):
+                    search_path = entry[5:]
+        pty_size = _check_pty(pty)
+        fds = _check_child_fds(child_fds)
+        if pty_size is not None and child_fds is not None and fds != DEFAULT_CHILD_FDS:
+            raise ValueError(
+                "child_fds cannot be combined with pty: the child's fds 0, 1 and 2 "
+                f"are the pseudo-terminal (got child_fds={dict(child_fds)!r})"
+            )
+        if not isinstance(new_session, bool):
+            raise TypeError(
+                f"new_session must be True or False, not {type(new_session).__name__}"
+            )
+        return cls(
+            argv=_check_argv(argv),
+            executable=(
+                None
+                if executable is None
+                else _check_path("executable", executable, allow_empty=False)
+            ),
+            env=checked_env,
+            search_path=search_path,
+            cwd=None if cwd is None else _check_path("cwd", cwd, allow_empty=False),
+            child_fds=fds,
+            pty=pty_size,
+            uid=_check_identity("uid", uid, lambda name: pwd.getpwnam(name).pw_uid),
+            gid=_check_identity("gid", gid, lambda name: grp.getgrnam(name).gr_gid),
+            new_session=new_session or pty_size is not None,
+            kill_after=check_kill_after(kill_after),
+        )
+
+
+def check_protocol(protocol: object) -> IProcessProtocol | None:
+    """*protocol* if it has every callback of the contract.
+
+    Raises:
+      TypeError: a callback is missing or not callable.
+    """
+    if protocol is None:
+        return None
+    missing = [
+        name
+        for name in _PROTOCOL_CALLBACKS
+        if not callable(getattr(protocol, name, None))
+    ]
+    if missing:
+        raise TypeError(
+            f"protocol must be a ProcessProtocol or None; {type(protocol).__name__} "
+            f"has no {', '.join(missing)}"
+        )
+    return protocol  # type: ignore[return-value]  # checked by hand just above
+
+
+def check_kill_after(kill_after: object) -> float:
+    """*kill_after* as a float, refusing what is negative, infinite or not a number.
+
+    Raises:
+      TypeError: not a real number.
+      ValueError: negative, infinite or NaN.
+    """
+    if isinstance(kill_after, bool) or not isinstance(kill_after, (int, float)):
+        raise TypeError(
+            f"kill_after must be a number of seconds, not {type(kill_after).__name__}"
+        )
+    if not math.isfinite(kill_after) or kill_after < 0:
+        raise ValueError(
+            f"kill_after must be a finite number of seconds >= 0, not {kill_after!r}"
+        )
+    return float(kill_after)
+
+
+def _encode(what: str, value: object) -> bytes:
+    if type(value) is str:  # the common case, without the ABC check below
+        encoded = value.encode(_FS_ENCODING, "surrogateescape")
+    elif isinstance(value, (str, bytes, os.PathLike)):
+        encoded = os.fsencode(value)
+    else:
+        raise TypeError(
+            f"{what} must be str, bytes or os.PathLike, not {type(value).__name__}"
+        )
+    if b"\0" in encoded:
+        raise ValueError(f"{what} contains a NUL byte: {value!r}")
+    return encoded
+
+
+def _check_path(what: str, value: object, *, allow_empty: bool) -> bytes:
+    encoded = _encode(what, value)
+    if not encoded and not allow_empty:
+        raise ValueError(f"{what} must not be empty")
+    return encoded
+
+
+def _check_argv(argv: object) -> tuple[bytes, ...]:
+    if isinstance(argv, (str, bytes, bytearray, os.PathLike)):
+        raise TypeError(
+            f"argv must be a sequence of arguments, not a single {type(argv).__name__}"
+            f" (did you mean [{argv!r}]?)"
+        )
+    if not isinstance(argv, Iterable):
+        raise TypeError(f"argv must be a sequence of arguments, not {argv!r}")
+    encoded = tuple(
+        _check_path(f"argv[{index}]", arg, allow_empty=index > 0)
+        for index, arg in enumerate(argv)
+    )
+    if not encoded:
+        raise ValueError("argv must not be empty: argv[0] names the program")
+    return encoded
+
+
+def _check_env(env: object) -> tuple[bytes, ...] | None:
+    if env is None:
+        return None
+    if not isinstance(env, Mapping):
+        raise TypeError(f"env must be a mapping or None, not {type(env).__name__}")
+    entries = []
+    for key, value in env.items():
+        name = _encode(f"env key {key!r}", key)
+        if not name or b"=" in name:
+            raise ValueError(f"env key {key!r} must be non-empty and contain no '='")
+        entries.append(name + b"=" + _encode(f"env[{key!r}]", value))
+    return tuple(entries)
+
+
+def _check_pty(pty: object) -> tuple[int, int] | None:
+    if pty is False:
+        return None
+    if pty is True:
+        return (24, 80)
+    if isinstance(pty, tuple) and len(pty) == 2:
+        rows, cols = pty
+        if all(isinstance(n, int) and not isinstance(n, bool) for n in pty):
+            if 0 < rows <= 0xFFFF and 0 < cols <= 0xFFFF:
+                return (rows, cols)
+            raise ValueError(f"pty size must be two numbers from 1 to 65535, not {pty}")
+    raise TypeError(f"pty must be True, False or (rows, cols), not {pty!r}")
+
+
+def _check_child_fds(
+    child_fds: object,
+) -> Mapping[int, Literal["r", "w"] | int]:
+    if child_fds is None:
+        return DEFAULT_CHILD_FDS
+    if not isinstance(child_fds, Mapping):
+        raise TypeError(
+            f"child_fds must be a mapping of child fd to 'r', 'w' or a parent fd, "
+            f"not {type(child_fds).__name__}"
+        )
+    checked: dict[int, Literal["r", "w"] | int] = {}
+    for child_fd, how in child_fds.items():
+        if isinstance(child_fd, bool) or not isinstance(child_fd, int):
+            raise TypeError(f"child_fds keys must be fd numbers, not {child_fd!r}")
+        if child_fd < 0:
+            raise ValueError(f"child_fds key {child_fd} is not a valid fd number")
+        if how == "r" or how == "w":
+            checked[child_fd] = how
+        elif isinstance(how, int) and not isinstance(how, bool):
+            _check_parent_fd(child_fd, how)
+            checked[child_fd] = how
+        else:
+            raise ValueError(
+                f"child_fds[{child_fd}] must be 'r' (the child writes), 'w' (the "
+                f"parent writes) or an open parent fd, not {how!r}"
+            )
+    return checked
+
+
+def _check_parent_fd(child_fd: int, fd: int) -> None:
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except OSError as exc:
+        if exc.errno != errno.EBADF:  # pragma: no cover - F_GETFD fails only so
+            raise
+        raise ValueError(
+            f"child_fds[{child_fd}] = {fd}: fd {fd} is not open in the parent"
+        ) from None
+    except OverflowError:
+        raise ValueError(
+            f"child_fds[{child_fd}] = {fd}: fd {fd} is not open in the parent"
+        ) from None
+
+
+def _check_identity(
+    what: str, value: object, lookup: Callable[[str], int]
+) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        kind = "user" if what == "uid" else "group"
+        try:
+            return lookup(value)
+        except KeyError:
+            raise ValueError(f"{what}: no such {kind} {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, a name or None, not {value!r}")
+    if value < 0:
+        raise ValueError(f"{what} must be >= 0, not {value}")
+    return value

@@ -1,0 +1,239 @@
+"""libc's ``posix_spawn``, called through ctypes.
+
+`os.posix_spawn` cannot change directory or close inherited fds in the child.
+glibc (2.29+ for ``addchdir_np``, 2.34+ for ``addclosefrom_np``) and musl can,
+and their ``posix_spawn`` runs no Python between fork and exec: it is a
+``vfork``-style clone that runs only the file actions and ``execve``. That is
+what makes it safe in a threaded parent and about as fast as starting a process
+gets. ctypes releases the GIL for the call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import sys
+from _ctypes import CFuncPtr
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Final, final
+
+__all__ = ["HAS_ADDCHDIR", "HAS_ADDCLOSEFROM", "FileActions", "posix_spawn"]
+
+if sys.platform != "linux":  # pragma: no cover - the flag values below are Linux's
+    raise ImportError("trioproc starts children with Linux's posix_spawn flags")
+
+# Flag values shared by glibc and musl on Linux.
+_SETSIGDEF: Final = 0x04
+_SETSIGMASK: Final = 0x08
+_SETSID: Final = 0x80
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _Opaque(ctypes.Structure):
+    # The C types are opaque; these buffers are larger than glibc's (80 and
+    # 336 bytes) and musl's, which is all the C side needs from us.
+    _fields_ = [("_opaque", ctypes.c_byte * 1024)]
+
+
+_Ptr = ctypes.POINTER(_Opaque)
+_int = ctypes.c_int
+_char_p = ctypes.c_char_p
+
+
+def _bind(name: str, *argtypes: type) -> CFuncPtr | None:
+    func: CFuncPtr | None = getattr(_libc, name, None)
+    if func is not None:
+        func.restype = _int
+        func.argtypes = argtypes
+    return func
+
+
+_actions_init = _bind("posix_spawn_file_actions_init", _Ptr)
+_actions_destroy = _bind("posix_spawn_file_actions_destroy", _Ptr)
+_add_dup2 = _bind("posix_spawn_file_actions_adddup2", _Ptr, _int, _int)
+_add_close = _bind("posix_spawn_file_actions_addclose", _Ptr, _int)
+_add_open = _bind(
+    "posix_spawn_file_actions_addopen", _Ptr, _int, _char_p, _int, ctypes.c_uint
+)
+_add_chdir = _bind("posix_spawn_file_actions_addchdir_np", _Ptr, _char_p)
+_add_closefrom = _bind("posix_spawn_file_actions_addclosefrom_np", _Ptr, _int)
+_attr_init = _bind("posix_spawnattr_init", _Ptr)
+_attr_setflags = _bind("posix_spawnattr_setflags", _Ptr, ctypes.c_short)
+_attr_setsigdefault = _bind("posix_spawnattr_setsigdefault", _Ptr, _Ptr)
+_attr_setsigmask = _bind("posix_spawnattr_setsigmask", _Ptr, _Ptr)
+_sigemptyset = _bind("sigemptyset", _Ptr)
+_spawn = _bind(
+    "posix_spawn",
+    ctypes.POINTER(_int),
+    _char_p,
+    _Ptr,
+    _Ptr,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+)
+
+#: Whether libc can change the child's directory (else: the trampoline does).
+HAS_ADDCHDIR: Final = _add_chdir is not None
+#: Whether libc can close every fd from a number up (else: fds are listed).
+HAS_ADDCLOSEFROM: Final = _add_closefrom is not None
+
+# The current C environment, which os.environ keeps in step with putenv().
+_environ = ctypes.c_void_p.in_dll(_libc, "environ")
+
+_attrs: dict[bool, _Opaque] = {}
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        raise OSError(result, f"{what}: {os.strerror(result)}")
+
+
+def _spawn_attributes(setsid: bool) -> _Opaque:
+    """Attributes shared by every spawn: default signal dispositions, empty mask.
+
+    libc only reads them, so one object per *setsid* serves every call.
+    """
+    attr = _attrs.get(setsid)
+    if attr is None:
+        assert _attr_init
+        assert _attr_setflags
+        assert _attr_setsigdefault
+        assert _attr_setsigmask
+        assert _sigemptyset
+        attr = _Opaque()
+        every, none = _Opaque(), _Opaque()
+        _check(_attr_init(attr), "posix_spawnattr_init")
+        _sigemptyset(none)
+        # Not sigfillset(): glibc leaves out its two internal signals (32 and
+        # 33), and posix_spawn then sets them to SIG_IGN in the child, which
+        # exec keeps. Setting the bits by hand (signals 1-64, the first 64
+        # bits of a Linux sigset_t) resets them to default as well.
+        ctypes.memset(ctypes.addressof(every), 0xFF, 8)
+        _check(_attr_setsigdefault(attr, every), "posix_spawnattr_setsigdefault")
+        _check(_attr_setsigmask(attr, none), "posix_spawnattr_setsigmask")
+        flags = _SETSIGDEF | _SETSIGMASK | (_SETSID if setsid else 0)
+        _check(_attr_setflags(attr, flags), "posix_spawnattr_setflags")
+        _attrs[setsid] = attr
+    return attr
+
+
+@final
+class FileActions:
+    """The plan of fd operations the child runs between fork and exec, in order.
+
+    Use it as a context manager: the C object is freed on leaving.
+    """
+
+    __slots__ = ("_actions", "_keep")
+
+    def __init__(self) -> None:
+        assert _actions_init is not None
+        self._actions = _Opaque()
+        self._keep: list[bytes] = []
+        _check(_actions_init(self._actions), "posix_spawn_file_actions_init")
+
+    def __enter__(self) -> FileActions:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert _actions_destroy is not None
+        _actions_destroy(self._actions)
+
+    def dup2(self, fd: int, new_fd: int) -> None:
+        """Copy *fd* to *new_fd* in the child (the copy does not close on exec)."""
+        assert _add_dup2 is not None
+        _check(_add_dup2(self._actions, fd, new_fd), f"dup2({fd}, {new_fd})")
+
+    def close(self, fd: int) -> None:
+        """Close *fd* in the child if it is open."""
+        assert _add_close is not None
+        _check(_add_close(self._actions, fd), f"close({fd})")
+
+    def open(self, fd: int, path: bytes, flags: int) -> None:
+        """Open *path* in the child as *fd*."""
+        assert _add_open is not None
+        self._keep.append(path)
+        _check(_add_open(self._actions, fd, path, flags, 0), f"open({path!r})")
+
+    def chdir(self, path: bytes) -> None:
+        """Change the child's directory (only where `HAS_ADDCHDIR`)."""
+        assert _add_chdir is not None
+        self._keep.append(path)
+        _check(_add_chdir(self._actions, path), f"chdir({path!r})")
+
+    def closefrom(self, low_fd: int) -> None:
+        """Close every fd from *low_fd* up in the child.
+
+        Without libc's ``addclosefrom_np`` this lists the parent's inheritable
+        fds now and closes those; an fd another thread makes inheritable at
+        this very moment could slip through, which is why libc's way is used
+        wherever it exists.
+        """
+        if _add_closefrom is not None and HAS_ADDCLOSEFROM:
+            _check(_add_closefrom(self._actions, low_fd), f"closefrom({low_fd})")
+            return
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd >= low_fd:
+                try:
+                    inheritable = os.get_inheritable(fd)
+                except OSError:  # the listing's own fd, closed by now
+                    continue
+                if inheritable:
+                    self.close(fd)
+
+
+def posix_spawn(
+    path: bytes,
+    argv: Sequence[bytes],
+    env: Sequence[bytes] | None,
+    actions: FileActions,
+    *,
+    setsid: bool,
+) -> int:
+    """Start *path* with *argv* and *env* (``None``: the parent's); return its pid.
+
+    Every signal disposition is reset to default and the signal mask is empty
+    in the child; with *setsid* the child leads a new session.
+
+    Raises:
+      OSError: the child could not be started (libc reports exec's own errno,
+        and reaps the failed child itself).
+    """
+    assert _spawn is not None
+    c_argv = (_char_p * (len(argv) + 1))(*argv, None)
+    if env is None:
+        c_env: object = _environ
+    else:
+        c_env = (_char_p * (len(env) + 1))(*env, None)
+    pid = _int()
+    result = _spawn(
+        ctypes.byref(pid),
+        path,
+        actions._actions,
+        _spawn_attributes(setsid),
+        c_argv,
+        c_env,
+    )
+    if result != 0:
+        raise OSError(result, os.strerror(result))
+    return pid.value
+
+
+def _probe() -> None:
+    # Refuse to import where libc lacks posix_spawn itself, with a clear reason.
+    if _spawn is None or _actions_init is None:  # pragma: no cover
+        raise ImportError(
+            errno.errorcode[errno.ENOSYS] + ": this libc has no posix_spawn"
+        )
+
+
+_probe()

@@ -1,0 +1,171 @@
+"""The pump: one task per readable child fd, delivering what the child writes.
+
+The pump is the only code that reads or closes its fd. Others steer it with
+`Reader.pause`, `Reader.resume` and `Reader.close`, which only set state and
+wake it, so there is never a read racing a close.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from collections.abc import Callable
+from typing import Final, final
+
+import attrs
+import trio
+
+__all__ = ["Reader", "grow_pipe"]
+
+# Reads stay at 64 KiB even from a grown pipe: larger reads make os.read
+# allocate (and mostly free again) large blocks, which costs more in page
+# faults than the extra system calls.
+_READ_SIZE: Final = 1 << 16
+_LARGE_PIPE: Final = 1 << 20
+# A pump that keeps finding data yields to the scheduler once per this many
+# bytes, rather than once per read.
+_YIELD_EVERY: Final = 1 << 20
+_F_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+# After a cancellation, at most this many reads of what the child left.
+_DRAIN_READS: Final = 64
+
+
+def grow_pipe(fd: int) -> int:
+    """Make the pipe *fd* hold 1 MiB if the system allows; return its capacity.
+
+    A busy pipe then costs the event loop one wake-up per MiB instead of one
+    per 64 KiB. Pipes start small because each large pipe counts against the
+    user's pipe-buffer quota.
+    """
+    try:
+        return fcntl.fcntl(fd, _F_SETPIPE_SZ, _LARGE_PIPE)
+    except OSError:  # over the quota, or not a pipe
+        return _READ_SIZE
+
+
+@final
+@attrs.define(eq=False)
+class Reader:
+    """The parent's read end of one child fd, and the state of its pump.
+
+    Attributes:
+      child_fd: the fd number in the child.
+      fd: the parent's end (non-blocking), or -1 once closed.
+      paused: whether the pump is held (the child blocks on a full pipe).
+      terminal: the fd is a pseudo-terminal master, where EIO means end of
+        output; its writer shares it, so the transport closes it, not the pump.
+    """
+
+    child_fd: int
+    fd: int
+    terminal: bool = False
+    paused: bool = attrs.field(init=False, default=False)
+    _resumed: trio.Event = attrs.field(init=False, factory=trio.Event)
+    _closing: bool = attrs.field(init=False, default=False)
+    _grown: bool = attrs.field(init=False, default=False)
+
+    def pause(self) -> None:
+        """Stop reading until `resume` (the child blocks when the pipe is full)."""
+        if not self.paused:
+            self.paused = True
+            self._resumed = trio.Event()
+
+    def resume(self) -> None:
+        """Start reading again after `pause`."""
+        if self.paused:
+            self.paused = False
+            self._resumed.set()
+
+    def close(self) -> None:
+        """Ask the pump to stop now and close the fd, discarding unread output.
+
+        A terminal's writer waits on the same fd and is woken too: closing a
+        terminal's output closes the terminal.
+        """
+        if self.fd >= 0 and not self._closing:
+            self._closing = True
+            # Wakes the pump if it waits on the fd; it closes the fd itself
+            # without another checkpoint, as notify_closing requires.
+            trio.lowlevel.notify_closing(self.fd)
+            self._resumed.set()
+
+    async def pump(
+        self,
+        deliver: Callable[[bytes], None],
+        lost: Callable[[], None],
+        reaped: trio.Event,
+    ) -> None:
+        """Deliver the fd's data until end of file or `close`, then call *lost*.
+
+        Cancellation: the pump waits (shielded) until the reaper has stopped
+        and reaped the child, delivers what the child left in the pipe, then
+        closes the fd and calls *lost*. The reaper bounds that wait.
+        """
+        try:
+            await self._pump(deliver)
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                await reaped.wait()
+            self._drain(deliver)
+            raise
+        finally:
+            self._close()
+            lost()
+
+    async def _pump(self, deliver: Callable[[bytes], None]) -> None:
+        fd = self.fd
+        since_yield = 0
+        readable = False  # a child that just started has written nothing yet
+        while not self._closing:
+            if self.paused:
+                since_yield = 0
+                await self._resumed.wait()
+                continue
+            if not readable:
+                since_yield = 0
+                try:
+                    await trio.lowlevel.wait_readable(fd)
+                except trio.ClosedResourceError:
+                    return  # close() woke us
+                readable = True
+                continue
+            try:
+                data = os.read(fd, _READ_SIZE)
+            except BlockingIOError:
+                readable = False
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EIO and self.terminal:
+                    return  # the last child-side fd of the terminal closed
+                raise
+            if not data:
+                return
+            if len(data) == _READ_SIZE and not self._grown and not self.terminal:
+                self._grown = True  # a full read: this child writes fast
+                grow_pipe(fd)
+            deliver(data)
+            since_yield += len(data)
+            if since_yield >= _YIELD_EVERY:
+                since_yield = 0
+                await trio.lowlevel.checkpoint()
+
+    def _drain(self, deliver: Callable[[bytes], None]) -> None:
+        """Deliver what is in the pipe now, without waiting for more."""
+        for _ in range(_DRAIN_READS):
+            if self._closing:
+                return
+            try:
+                data = os.read(self.fd, _READ_SIZE)
+            except OSError:  # EAGAIN: empty for now; EIO: a closed terminal
+                return
+            if not data:
+                return
+            deliver(data)
+
+    def _close(self) -> None:
+        # No notify_closing: only this task ever waits on the fd, and it is
+        # not waiting now.
+        if self.fd >= 0 and not self.terminal:
+            os.close(self.fd)
+        self.fd = -1

@@ -1,0 +1,238 @@
+"""`spawn`: start a child in its own nursery, and end it with the block."""
+
+from __future__ import annotations
+
+import sys
+import termios
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, final
+
+import trio
+
+from ._launch import prepare
+from ._options import SpawnOptions, StrOrBytesPath, check_protocol
+from ._pump import Reader
+from ._reaper import Child
+from ._streams import StreamProtocol
+from ._transport import ProcessTransport
+from ._writer import Writer
+
+if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
+    # The stub is installed only where Python 3.10 runs.
+    from exceptiongroup import (  # type: ignore[import-not-found,unused-ignore]
+        BaseExceptionGroup,
+    )
+
+if TYPE_CHECKING:
+    from ._interfaces import IProcessProtocol
+
+__all__ = ["spawn"]
+
+_HIGH_WATER: Final = 1 << 16
+_LOW_WATER: Final = 1 << 14
+
+
+def spawn(
+    argv: Iterable[StrOrBytesPath],
+    protocol: IProcessProtocol | None = None,
+    *,
+    executable: StrOrBytesPath | None = None,
+    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
+    cwd: StrOrBytesPath | None = None,
+    child_fds: Mapping[int, Literal["r", "w"] | int] | None = None,
+    pty: bool | tuple[int, int] = False,
+    uid: int | str | None = None,
+    gid: int | str | None = None,
+    new_session: bool = False,
+    kill_after: float = 5.0,
+) -> Spawn:
+    """Run a child process for the duration of an ``async with`` block.
+
+    ::
+
+        async with trioproc.spawn(["sort"], MyProtocol()) as transport:
+            transport.write(b"b\\na\\n")
+
+    Entering starts the child and calls ``protocol.makeConnection(transport)``.
+    Leaving normally writes out pending input, closes the parent's write ends,
+    delivers output until end of file, reaps the child and calls
+    ``processEnded`` before the block returns. Leaving by an exception or a
+    cancellation stops the child -- SIGTERM (to its process group when it
+    leads one), SIGKILL after *kill_after* seconds -- reaps it, and lets the
+    exception go on. No child outlives its block.
+
+    Args:
+      argv: the program and its arguments; ``argv[0]`` is searched on
+        ``PATH`` (the child's, from *env*, when *env* is given).
+      protocol: a `ProcessProtocol` (or any object with the contract's
+        callbacks); ``None`` for stream mode, where ``transport.stdout`` and
+        ``transport.stderr`` are Trio streams and unread output is discarded
+        when the block ends.
+      executable: the program to run instead of ``argv[0]``.
+      env: the child's whole environment (``{}``: empty); ``None`` inherits.
+      cwd: the child's working directory.
+      child_fds: child fd -> ``"w"`` (the parent writes), ``"r"`` (the child
+        writes), or a parent fd handed to the child at that number. Default
+        ``{0: "w", 1: "r", 2: "r"}``. The child gets exactly these fds.
+      pty: ``True`` or ``(rows, cols)``: fds 0, 1 and 2 are a new
+        pseudo-terminal, the child's controlling terminal.
+      uid, gid: switch identity in the child (needs privilege); the child
+        keeps no supplementary group of the parent.
+      new_session: the child leads a new session and process group, so
+        stopping it reaches its own children too.
+      kill_after: seconds between SIGTERM and SIGKILL when the block stops it.
+
+    Raises:
+      TypeError, ValueError: at this call, for a bad argument.
+      FileNotFoundError, PermissionError, NotADirectoryError: on entering,
+        when the program or *cwd* cannot be used; nothing is left behind.
+
+    Errors: an exception from the body, or from a single protocol callback,
+    leaves the block as itself, so ``except SomeError`` works; cancellations
+    that accompany it are dropped (Trio re-delivers them at the next
+    checkpoint). Only when several errors happen at once -- say the body
+    raises while a callback also fails -- does an `ExceptionGroup` of them
+    leave the block.
+    """
+    options = SpawnOptions.check(
+        argv,
+        executable=executable,
+        env=env,
+        cwd=cwd,
+        child_fds=child_fds,
+        pty=pty,
+        uid=uid,
+        gid=gid,
+        new_session=new_session,
+        kill_after=kill_after,
+    )
+    return Spawn(options, check_protocol(protocol))
+
+
+@final
+class Spawn:
+    """The ``async with`` block of one child, returned by `spawn`."""
+
+    __slots__ = ("_nursery_manager", "_options", "_protocol", "_transport")
+
+    def __init__(
+        self, options: SpawnOptions, protocol: IProcessProtocol | None
+    ) -> None:
+        self._options = options
+        self._protocol = protocol
+        self._transport: ProcessTransport | None = None
+        self._nursery_manager: Any = None
+
+    async def __aenter__(self) -> ProcessTransport:
+        if self._transport is not None:
+            raise RuntimeError("this spawn() block was already entered")
+        await trio.lowlevel.checkpoint_if_cancelled()
+        options = self._options
+        launch = prepare(options)
+        try:
+            pid = launch.start()
+            if launch.needs_confirm:
+                await launch.confirm()
+        except BaseException:
+            launch.close_parent_ends()
+            raise
+        child = Child(options.new_session)
+        child.started(pid)
+        stream_mode = self._protocol is None
+        protocol = StreamProtocol() if stream_mode else self._protocol
+        terminal = launch.pty_master is not None
+        transport = self._transport = ProcessTransport._create(
+            child,
+            protocol,
+            {
+                fd: Reader(fd, read_end, terminal=terminal)
+                for fd, read_end in launch.readers.items()
+            },
+            {
+                fd: Writer(
+                    fd, write_end, eof=_terminal_eof(write_end) if terminal else None
+                )
+                for fd, write_end in launch.writers.items()
+            },
+            frozenset(
+                fd for fd, how in options.child_fds.items() if isinstance(how, int)
+            ),
+            launch.pty_master,
+            terminal,
+            options.kill_after,
+            _HIGH_WATER,
+            _LOW_WATER,
+            stream_mode,
+        )
+        manager = self._nursery_manager = trio.open_nursery()
+        transport._start_tasks(await manager.__aenter__())
+        try:
+            transport._connect()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return transport
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        transport = self._transport
+        manager = self._nursery_manager
+        assert transport is not None
+        assert manager is not None
+        self._nursery_manager = None
+        if exc is None:
+            transport._finish()
+        elif not isinstance(exc, trio.Cancelled):
+            # A Cancelled from the body comes from a scope around this block,
+            # which already cancels our tasks; anything else must stop them.
+            manager._nursery.cancel_scope.cancel()
+        try:
+            return bool(await manager.__aexit__(exc_type, exc, tb))
+        except BaseExceptionGroup as group:
+            single = _one_error(group)
+            if single is None:
+                raise
+            if single is exc:
+                return False
+            _reraise(single)
+        finally:
+            transport._detach()
+
+
+def _terminal_eof(master: int) -> bytes:
+    """The terminal's end-of-file character (VEOF, ^D unless changed)."""
+    try:
+        return bytes(termios.tcgetattr(master)[6][termios.VEOF])
+    except (termios.error, OSError):  # pragma: no cover - not a terminal
+        return b"\x04"
+
+
+def _one_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The error *group* stands for, if it holds one; ``None`` if several.
+
+    Cancellations alone stand for one cancellation: they all come from the
+    same scope around the block. Beside a real error they are dropped.
+    """
+    leaves: Sequence[BaseException] = group.exceptions
+    errors = [e for e in leaves if not isinstance(e, trio.Cancelled)]
+    if not errors:
+        return leaves[0]
+    if len(errors) == 1:
+        return errors[0]
+    return None
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    # Raise *exc* as it was: without the group as its context.
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+        del exc, context

@@ -1,0 +1,465 @@
+"""`ProcessTransport`: the parent's side of one running child.
+
+The transport delivers data one way only: pumps call the protocol. Stream mode
+is a protocol too (`trioproc._streams.StreamProtocol`). Callbacks always come
+from the transport's own tasks, never from inside a method the protocol
+called, so a protocol never sees itself re-entered.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from collections.abc import Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, final
+
+import attrs
+import trio
+
+from ._errors import ProcessEnded
+from ._launch import set_window_size
+from ._options import check_kill_after
+from ._reaper import stop_sequence
+
+if TYPE_CHECKING:
+    from ._interfaces import IProcessProtocol
+    from ._pump import Reader
+    from ._reaper import Child
+    from ._streams import OutputStream, StdinStream
+    from ._writer import Writer
+
+__all__ = ["ProcessAddress", "ProcessTransport", "parse_signal"]
+
+# What a terminal's keyboard sends to its foreground process group.
+_KEYBOARD_SIGNALS: Final = frozenset(
+    {signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGWINCH}
+)
+
+
+@final
+@attrs.frozen
+class ProcessAddress:
+    """The address of a process transport: it has none beyond being a process."""
+
+
+def parse_signal(signal_id: object) -> int:
+    """The signal number *signal_id* names: ``"TERM"``, ``"SIGTERM"``, 15 ...
+
+    Raises:
+      ValueError: no such signal.
+      TypeError: neither a name nor a number.
+    """
+    if isinstance(signal_id, str):
+        name = signal_id.upper()
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        try:
+            return int(signal.Signals[name])
+        except KeyError:
+            raise ValueError(f"unknown signal name {signal_id!r}") from None
+    if isinstance(signal_id, int) and not isinstance(signal_id, bool):
+        if signal_id in signal.valid_signals():
+            return int(signal_id)
+        raise ValueError(f"{signal_id} is not a valid signal number")
+    raise TypeError(f"a signal is a name or a number, not {signal_id!r}")
+
+
+def _as_bytes(data: object) -> bytes | memoryview:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)  # the caller may reuse its buffer once we return
+    raise TypeError(f"data must be bytes, not {type(data).__name__}")
+
+
+@final
+@attrs.define(eq=False, init=False)
+class ProcessTransport:
+    """The parent's side of one child: Twisted's process transport contract.
+
+    Handed out by ``async with trioproc.spawn(...) as transport``; it has no
+    public constructor. Methods named in camelCase are the contract's and keep
+    its meaning exactly; the snake_case ones are Trio-native additions.
+    """
+
+    _child: Child
+    _protocol: IProcessProtocol | None
+    _readers: dict[int, Reader]
+    _writers: dict[int, Writer]
+    _passed_fds: frozenset[int]
+    _pty_master: int | None
+    _terminal: bool
+    _kill_after: float
+    _high_water: int
+    _low_water: int
+    _discard_output_on_exit: bool
+    _open_fds: set[int] = attrs.field(init=False)
+    _failed: bool = attrs.field(init=False, default=False)
+    _ended: bool = attrs.field(init=False, default=False)
+    _hang_up: bool = attrs.field(init=False, default=False)
+    _reason: ProcessEnded | None = attrs.field(init=False, default=None)
+    _streams: dict[int, OutputStream] = attrs.field(init=False, factory=dict)
+    _stdin: StdinStream | None = attrs.field(init=False, default=None)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("ProcessTransport has no public constructor: use spawn()")
+
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> ProcessTransport:
+        self = cls.__new__(cls)
+        self.__attrs_init__(*args, **kwargs)
+        self._open_fds = {*self._readers, *self._writers}
+        return self
+
+    # --- the contract ------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid until it is reaped, then ``None``."""
+        return self._child.pid
+
+    def write(self, data: bytes) -> None:
+        """Write *data* to the child's fd 0 without blocking.
+
+        Once fd 0 is closed (by the parent, or by the child) the data is
+        dropped quietly, as the contract says.
+
+        Raises:
+          TypeError: *data* is not bytes.
+          KeyError: fd 0 is not a ``"w"`` fd of this child.
+        """
+        self.writeToChild(0, data)
+
+    def writeSequence(self, seq: Iterable[bytes]) -> None:
+        """Write each bytes object of *seq* to fd 0, in order, without blocking."""
+        if isinstance(seq, (bytes, bytearray, memoryview, str)):
+            raise TypeError(
+                f"writeSequence takes an iterable of bytes, not {type(seq).__name__}"
+            )
+        self.writeToChild(0, b"".join([_as_bytes(item) for item in seq]))
+
+    def writeToChild(self, childFD: int, data: bytes) -> None:
+        """Write *data* to the child's *childFD*, a ``"w"`` fd, without blocking.
+
+        Raises:
+          TypeError: *data* is not bytes.
+          KeyError: *childFD* is not a ``"w"`` fd of this child.
+        """
+        checked = _as_bytes(data)
+        writer = self._writers.get(childFD)
+        if writer is None:
+            raise KeyError(
+                f"child fd {childFD!r} is not one the parent writes to "
+                f"(those are {sorted(self._writers)})"
+            )
+        writer.write(checked)
+
+    def closeChildFD(self, childFD: int) -> None:
+        """Close the parent's end of *childFD*.
+
+        A write end is closed once its pending data is written (a terminal gets
+        its end-of-file character instead); a read end is closed at once and
+        unread output is discarded. An fd handed over as a parent fd number has
+        no end here to close. Closing twice is harmless.
+
+        Raises:
+          KeyError: *childFD* is not an fd of this child.
+        """
+        if not self._close_fd(childFD) and childFD not in self._passed_fds:
+            known = sorted({*self._readers, *self._writers, *self._passed_fds})
+            raise KeyError(f"child fd {childFD!r} is not one of this child's {known}")
+
+    def closeStdin(self) -> None:
+        """Close fd 0 after pending data (a terminal: send end-of-file)."""
+        self._close_fd(0)
+
+    def closeStdout(self) -> None:
+        """Close the parent's end of fd 1, discarding unread output."""
+        self._close_fd(1)
+
+    def closeStderr(self) -> None:
+        """Close the parent's end of fd 2, discarding unread output."""
+        self._close_fd(2)
+
+    def loseConnection(self) -> None:
+        """Close stdin, stdout and stderr.
+
+        A pseudo-terminal is closed at once, pending input dropped: the child
+        is hung up (SIGHUP), as when a terminal window closes.
+        """
+        for fd in (0, 1, 2):
+            self._close_fd(fd)
+
+    def signalProcess(self, signalID: str | int | signal.Signals) -> None:
+        """Send the child a signal: ``"KILL"``, ``"TERM"``, ``"INT"``, ``"HUP"``,
+        ``"STOP"``, ``"CONT"``, any `signal.Signals` name, or a number.
+
+        With a pseudo-terminal, the signals a keyboard sends -- INT (^C),
+        QUIT (^\\), TSTP (^Z) -- and WINCH go to the terminal's foreground
+        process group, as a terminal user's would: ^C reaches the command a
+        shell is running, not the shell. Every other signal goes to the child.
+
+        Raises:
+          ValueError: no such signal.
+          ProcessExitedAlready: the child has exited and been reaped.
+        """
+        signum = parse_signal(signalID)
+        if self._pty_master is not None and signum in _KEYBOARD_SIGNALS:
+            self._child.send_signal(signum, foreground_of=self._pty_master)
+        else:
+            self._child.send_signal(signum)
+
+    def getHost(self) -> ProcessAddress:
+        """A `ProcessAddress`."""
+        return ProcessAddress()
+
+    def getPeer(self) -> ProcessAddress:
+        """A `ProcessAddress`."""
+        return ProcessAddress()
+
+    def registerProducer(self, producer: object, streaming: bool) -> None:
+        """Not yet: producers arrive with flow control (issue #3)."""
+        raise NotImplementedError("registerProducer arrives with flow control")
+
+    def unregisterProducer(self) -> None:
+        """Not yet: producers arrive with flow control (issue #3)."""
+        raise NotImplementedError("unregisterProducer arrives with flow control")
+
+    def pauseProducing(self) -> None:
+        """Stop reading the child's output; the child blocks on a full pipe."""
+        for reader in self._readers.values():
+            reader.pause()
+
+    def resumeProducing(self) -> None:
+        """Read the child's output again after `pauseProducing`."""
+        for reader in self._readers.values():
+            reader.resume()
+
+    def stopProducing(self) -> None:
+        """Close everything, as `loseConnection`; the child is left to exit."""
+        self.loseConnection()
+
+    # --- Trio-native additions ---------------------------------------------
+
+    @property
+    def returncode(self) -> int | None:
+        """``None`` while running; the exit code, or ``-signum`` after a signal."""
+        return self._child.returncode
+
+    async def wait(self) -> int:
+        """Wait for the child to exit and be reaped; return `returncode`.
+
+        Cancellation: safe at any point; the child keeps running, and any
+        number of tasks may wait at once.
+        """
+        await self._child.reaped.wait()
+        returncode = self._child.returncode
+        assert returncode is not None
+        return returncode
+
+    async def stop(self, kill_after: float | None = None) -> int:
+        """Stop the child: SIGTERM, then SIGKILL after *kill_after* seconds.
+
+        The signals go to the child's process group when it leads one
+        (``new_session`` or a pseudo-terminal). *kill_after* defaults to the
+        one given to ``spawn()``.
+
+        Returns:
+          `returncode`, once the child has been reaped.
+
+        Cancellation: the child may be left running (leaving the ``async
+        with`` block still stops it).
+        """
+        grace = self._kill_after if kill_after is None else check_kill_after(kill_after)
+        await stop_sequence(self._child, grace, self._child.reaped.wait)
+        return await self.wait()
+
+    @property
+    def stdin(self) -> StdinStream | None:
+        """fd 0 as a `trio.abc.SendStream`, when fd 0 is ``"w"`` (or a pty).
+
+        ``send_all`` waits for room in the same queue `write` uses, so the two
+        keep their order; ``aclose`` is `closeStdin`.
+        """
+        if self._stdin is None and 0 in self._writers:
+            from ._streams import StdinStream
+
+            self._stdin = StdinStream._create(self._writers[0], self._high_water)
+        return self._stdin
+
+    @property
+    def stdout(self) -> trio.abc.ReceiveStream | None:
+        """fd 1 as a `trio.abc.ReceiveStream` in stream mode, else ``None``."""
+        return self._output_stream(1)
+
+    @property
+    def stderr(self) -> trio.abc.ReceiveStream | None:
+        """fd 2 as a `trio.abc.ReceiveStream` in stream mode, else ``None``."""
+        return self._output_stream(2)
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Set the pseudo-terminal's window size; the child gets SIGWINCH.
+
+        Raises:
+          io.UnsupportedOperation: the child has no pseudo-terminal.
+          trio.ClosedResourceError: the terminal is closed already.
+          ValueError: a size outside 1..65535.
+        """
+        if not self._terminal:
+            raise io.UnsupportedOperation(
+                "resize() needs a pseudo-terminal: spawn(..., pty=True)"
+            )
+        for n in (rows, cols):
+            if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= 0xFFFF:
+                raise ValueError(f"rows and cols must be from 1 to 65535, not {n!r}")
+        if self._pty_master is None:
+            raise trio.ClosedResourceError("the pseudo-terminal is closed")
+        set_window_size(self._pty_master, rows, cols)
+
+    # --- internals ---------------------------------------------------------
+
+    def _output_stream(self, fd: int) -> trio.abc.ReceiveStream | None:
+        return self._streams.get(fd)
+
+    def _close_fd(self, fd: int) -> bool:
+        if self._terminal and fd == 1:
+            # Closing a terminal's output closes the terminal: hang up now.
+            self._hang_up = True
+            self._writers[0].abort()
+        writer = self._writers.get(fd)
+        if writer is not None:
+            writer.close()
+            return True
+        reader = self._readers.get(fd)
+        if reader is not None:
+            reader.close()
+            return True
+        return False
+
+    def _pause_reading(self, fd: int) -> None:
+        self._readers[fd].pause()
+
+    def _resume_reading(self, fd: int) -> None:
+        self._readers[fd].resume()
+
+    def _start_tasks(self, nursery: trio.Nursery) -> None:
+        """Start the reaper, a pump per read end and a writer per write end."""
+        nursery.start_soon(
+            self._child.reap, self._kill_after, self._on_reaped, name="trioproc reaper"
+        )
+        for fd, reader in self._readers.items():
+            nursery.start_soon(
+                reader.pump,
+                self._deliverer(fd),
+                partial(self._on_fd_lost, fd),
+                self._child.reaped,
+                name=f"trioproc pump fd {fd}",
+            )
+        for fd, writer in self._writers.items():
+            nursery.start_soon(
+                writer.run,
+                partial(self._on_fd_lost, fd),
+                self._low_water,
+                name=f"trioproc writer fd {fd}",
+            )
+
+    def _connect(self) -> None:
+        assert self._protocol is not None
+        self._call(self._protocol.makeConnection, self)
+
+    def _detach(self) -> None:
+        """The block is over and no callback can come: drop the protocol.
+
+        A protocol and its transport refer to each other; breaking that cycle
+        here lets both be freed at once rather than by the cyclic collector,
+        which otherwise costs a spawn-heavy program a noticeable share of its
+        time.
+        """
+        self._protocol = None
+
+    def _finish(self) -> None:
+        """The block is done with the child: close write ends after their data;
+        keep delivering output until end of file (stream mode: discard it)."""
+        for writer in self._writers.values():
+            writer.close()
+        for fd, reader in self._readers.items():
+            if self._discard_output_on_exit:
+                if self._terminal:
+                    # Closing the master would hang the child up: read on,
+                    # discarding, until the terminal reports its end.
+                    self._streams[fd]._discard()
+                else:
+                    reader.close()
+            reader.resume()
+
+    def _call(self, callback: Any, *args: Any) -> None:
+        # After one callback has raised, the protocol hears nothing more: its
+        # state is unknown, and the exception is already on its way out.
+        if self._failed:
+            return
+        try:
+            callback(*args)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def _deliverer(self, fd: int) -> Any:
+        assert self._protocol is not None
+        received = self._protocol.childDataReceived
+
+        def deliver(data: bytes) -> None:
+            if self._failed:
+                return
+            try:
+                received(fd, data)
+            except BaseException:
+                self._failed = True
+                raise
+
+        return deliver
+
+    def _on_fd_lost(self, fd: int) -> None:
+        self._open_fds.discard(fd)
+        if self._terminal and fd == 1:
+            # The terminal's end of output: its input is gone too.
+            self._writers[0].abort()
+        self._maybe_close_terminal()
+        assert self._protocol is not None
+        self._call(self._protocol.childConnectionLost, fd)
+        self._maybe_end()
+
+    def _on_reaped(self) -> None:
+        status = self._child.status
+        assert status is not None
+        self._reason = ProcessEnded.from_wait_status(status)
+        self._maybe_close_terminal()
+        assert self._protocol is not None
+        self._call(self._protocol.processExited, self._reason)
+        self._maybe_end()
+
+    def _maybe_close_terminal(self) -> None:
+        """Close the master once its tasks are done, and the child is reaped
+        (or a hang-up was asked for).
+
+        Closing a master hangs its terminal up, and SIGHUP kills by default.
+        End of output comes as soon as the child closes its last terminal fd,
+        which many programs do just before they exit (GNU tools close their
+        standard streams to report write errors): closing the master then
+        would kill a child that was about to exit cleanly.
+        """
+        master = self._pty_master
+        if master is None or self._open_fds & {0, 1}:
+            return
+        if self._hang_up or self._child.status is not None:
+            # No notify_closing: the tasks that waited on it have finished.
+            self._pty_master = None
+            os.close(master)
+
+    def _maybe_end(self) -> None:
+        if self._reason is None or self._open_fds or self._ended:
+            return
+        self._ended = True
+        assert self._protocol is not None
+        self._call(self._protocol.processEnded, self._reason)

@@ -1,0 +1,212 @@
+"""The writer: one task per writable child fd, and the queue that feeds it.
+
+`Writer.write` never blocks: it writes at once what the pipe takes and queues
+the rest, counted in bytes. The writer task empties the queue as the pipe
+drains. When the queue is empty the task watches the fd instead: on Linux a
+pipe's write end reports an error as soon as its read end is closed, so the
+parent learns that the child closed its stdin (or exited) without having to
+write anything.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import select
+from collections import deque
+from collections.abc import Callable
+from typing import Final, final
+
+import attrs
+import trio
+
+from ._pump import grow_pipe
+
+__all__ = ["Writer"]
+
+_IOV_MAX: Final = min(os.sysconf("SC_IOV_MAX"), 1024)
+# What a write raises once the child's end is gone (EIO: a pty with no slave).
+_BROKEN: Final = frozenset({errno.EPIPE, errno.ECONNRESET, errno.EIO})
+
+
+def _reader_gone(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, 0)
+    return any(flags & (select.POLLERR | select.POLLHUP) for _, flags in poller.poll(0))
+
+
+@final
+@attrs.define(eq=False)
+class Writer:
+    """The parent's write end of one child fd, with its queue of pending bytes.
+
+    Attributes:
+      child_fd: the fd number in the child.
+      fd: the parent's end (non-blocking), or -1 once the task has finished.
+      eof: for a pseudo-terminal, the end-of-file character that closing
+        writes; the fd is the master, shared with the pump, and is not closed
+        here. ``None`` for a pipe, which closing closes.
+      buffered: bytes accepted but not yet written to the fd.
+      closing: no more writes are accepted; pending bytes are still written.
+      broken: the child's end is gone; pending bytes were dropped.
+    """
+
+    child_fd: int
+    fd: int
+    eof: bytes | None = None
+    buffered: int = attrs.field(init=False, default=0)
+    closing: bool = attrs.field(init=False, default=False)
+    broken: bool = attrs.field(init=False, default=False)
+    _queue: deque[memoryview] = attrs.field(init=False, factory=deque)
+    _idle: trio.CancelScope | None = attrs.field(init=False, default=None)
+    _grown: bool = attrs.field(init=False, default=False)
+    _line_start: bool = attrs.field(init=False, default=True)
+    _room: trio.lowlevel.ParkingLot = attrs.field(
+        init=False, factory=trio.lowlevel.ParkingLot
+    )
+
+    @property
+    def done(self) -> bool:
+        """Nothing more will be accepted: closed by the parent or by the child."""
+        return self.closing or self.broken
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Queue *data* in order, writing what fits at once; dropped once `done`."""
+        if self.done or not data:
+            return
+        if self.eof is not None:
+            self._line_start = data[-1:] == b"\n"
+        self._append(data)
+
+    def _append(self, data: bytes | memoryview) -> None:
+        if not self._queue and self.fd >= 0:
+            try:
+                written = os.write(self.fd, data)
+            except BlockingIOError:
+                written = 0
+            except OSError as exc:
+                if exc.errno not in _BROKEN:
+                    raise
+                self._break()
+                return
+            if written == len(data):
+                return
+            data = memoryview(data)[written:]
+        self._queue.append(memoryview(data))
+        self.buffered += len(data)
+        self._wake()
+
+    def close(self) -> None:
+        """Stop accepting writes; end the fd once every pending byte is written.
+
+        A pipe is closed; a terminal gets its end-of-file character instead.
+        """
+        if not self.done:
+            if self.eof is not None:
+                # In a terminal's canonical mode, EOF after a partial line only
+                # hands that line over; a second one then means end of input.
+                self._append(self.eof if self._line_start else self.eof * 2)
+            self.closing = True
+            self._room.unpark_all()
+            self._wake()
+
+    def abort(self) -> None:
+        """Drop pending bytes and end the fd now."""
+        self._queue.clear()
+        self.buffered = 0
+        self.closing = True
+        self._room.unpark_all()
+        self._wake()
+
+    def _break(self) -> None:
+        # The child's end is gone: what is queued can never be delivered.
+        self.broken = True
+        self._queue.clear()
+        self.buffered = 0
+        self._room.unpark_all()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+
+    async def wait_for_room(self, limit: int) -> None:
+        """Return once fewer than *limit* bytes are pending, or the writer is done."""
+        if self.buffered >= limit and not self.done:
+            await self._room.park()
+        else:
+            await trio.lowlevel.checkpoint()
+
+    async def run(self, lost: Callable[[], None], room: int) -> None:
+        """The writer task: write the queue out until done, then call *lost*.
+
+        *room*: below this many pending bytes, tasks in `wait_for_room` wake.
+
+        Cancellation: pending bytes are dropped and a pipe is closed at once,
+        so the child sees end of input.
+        """
+        try:
+            await self._run(room)
+        except trio.ClosedResourceError:
+            pass  # a terminal whose output was closed: the terminal is closing
+        finally:
+            self.abort()
+            if self.eof is None:
+                # No notify_closing: only this task ever waits on the fd.
+                os.close(self.fd)
+            self.fd = -1
+            lost()
+
+    async def _run(self, room: int) -> None:
+        fd = self.fd
+        queue = self._queue
+        while not self.broken:
+            if queue:
+                try:
+                    if len(queue) == 1:
+                        written = os.write(fd, queue[0])
+                    else:
+                        written = os.writev(fd, list(itertools.islice(queue, _IOV_MAX)))
+                except BlockingIOError:
+                    if not self._grown and self.eof is None:
+                        self._grown = True
+                        grow_pipe(fd)
+                    await trio.lowlevel.wait_writable(fd)
+                    continue
+                except OSError as exc:
+                    if exc.errno not in _BROKEN:
+                        raise
+                    self._break()
+                    return
+                self._consume(written)
+                if self.buffered < room:
+                    self._room.unpark_all()
+                await trio.lowlevel.checkpoint()
+            elif self.closing:
+                return
+            else:
+                await self._idle_until_woken(fd)
+
+    async def _idle_until_woken(self, fd: int) -> None:
+        watch = self.eof is None  # the pump already waits on a terminal's fd
+        with trio.CancelScope() as self._idle:
+            if watch:
+                await trio.lowlevel.wait_readable(fd)
+            else:
+                await trio.sleep_forever()
+        self._idle = None
+        if watch and not self.done and not self._queue and _reader_gone(fd):
+            self._break()
+
+    def _consume(self, written: int) -> None:
+        self.buffered -= written
+        queue = self._queue
+        while written:
+            head = queue[0]
+            if written >= len(head):
+                written -= len(head)
+                queue.popleft()
+            else:
+                queue[0] = head[written:]
+                written = 0
