@@ -9,40 +9,37 @@ from __future__ import annotations
 
 from ._errors import (
     ProcessDone as ProcessDone,
-)
-from ._errors import (
     ProcessEnded as ProcessEnded,
-)
-from ._errors import (
     ProcessExitedAlready as ProcessExitedAlready,
-)
-from ._errors import (
     ProcessTerminated as ProcessTerminated,
 )
 from ._interfaces import (
     IProcessProtocol as IProcessProtocol,
-)
-from ._interfaces import (
     IProcessTransport as IProcessTransport,
+    IProducer as IProducer,
+    IPushProducer as IPushProducer,
 )
 from ._protocol import ProcessProtocol as ProcessProtocol
 from ._run import run as run
-from ._spawn import Spawn as Spawn
-from ._spawn import spawn as spawn
-from ._streams import OutputStream as OutputStream
-from ._streams import StdinStream as StdinStream
+from ._spawn import Spawn as Spawn, spawn as spawn
+from ._statistics import (
+    FDStatistics as FDStatistics,
+    TransportStatistics as TransportStatistics,
+)
+from ._streams import OutputStream as OutputStream, StdinStream as StdinStream
 from ._transport import (
     ProcessAddress as ProcessAddress,
-)
-from ._transport import (
     ProcessTransport as ProcessTransport,
 )
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "FDStatistics",
     "IProcessProtocol",
     "IProcessTransport",
+    "IProducer",
+    "IPushProducer",
     "OutputStream",
     "ProcessAddress",
     "ProcessDone",
@@ -53,6 +50,7 @@ __all__ = [
     "ProcessTransport",
     "Spawn",
     "StdinStream",
+    "TransportStatistics",
     "run",
     "spawn",
 ]

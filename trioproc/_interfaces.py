@@ -15,7 +15,22 @@ if TYPE_CHECKING:
 
     from ._errors import ProcessEnded
 
-__all__ = ["IProcessProtocol", "IProcessTransport"]
+__all__ = ["IProcessProtocol", "IProcessTransport", "IProducer", "IPushProducer"]
+
+
+class IProducer(Protocol):
+    """A pull producer: writes more each time ``resumeProducing`` is called."""
+
+    def resumeProducing(self) -> None: ...
+
+    def stopProducing(self) -> None: ...
+
+
+class IPushProducer(IProducer, Protocol):
+    """A streaming producer: writes until ``pauseProducing``, then waits for
+    ``resumeProducing``."""
+
+    def pauseProducing(self) -> None: ...
 
 
 class IProcessTransport(Protocol):

@@ -58,6 +58,8 @@ class SpawnOptions:
     gid: int | None
     new_session: bool
     kill_after: float
+    high_water: int
+    low_water: int
 
     @property
     def program(self) -> bytes:
@@ -78,6 +80,8 @@ class SpawnOptions:
         gid: int | str | None = None,
         new_session: bool = False,
         kill_after: float = 5.0,
+        high_water: int = 64 * 1024,
+        low_water: int = 16 * 1024,
     ) -> SpawnOptions:
         """Check every argument of `trioproc.spawn` and normalize it.
 
@@ -92,6 +96,7 @@ class SpawnOptions:
             for entry in checked_env:
                 if entry.startswith(b"PATH="):
                     search_path = entry[5:]
+        high, low = _check_water_marks(high_water, low_water)
         pty_size = _check_pty(pty)
         fds = _check_child_fds(child_fds)
         if pty_size is not None and child_fds is not None and fds != DEFAULT_CHILD_FDS:
@@ -119,6 +124,8 @@ class SpawnOptions:
             gid=_check_identity("gid", gid, lambda name: grp.getgrnam(name).gr_gid),
             new_session=new_session or pty_size is not None,
             kill_after=check_kill_after(kill_after),
+            high_water=high,
+            low_water=low,
         )
 
 
@@ -159,6 +166,20 @@ def check_kill_after(kill_after: object) -> float:
             f"kill_after must be a finite number of seconds >= 0, not {kill_after!r}"
         )
     return float(kill_after)
+
+
+def _check_water_marks(high: object, low: object) -> tuple[int, int]:
+    for name, value in (("high_water", high), ("low_water", low)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be a number of bytes, not {value!r}")
+    assert isinstance(high, int)
+    assert isinstance(low, int)
+    if not 0 <= low <= high or high < 1:
+        raise ValueError(
+            f"water marks need 0 <= low_water <= high_water and high_water >= 1 "
+            f"(got high_water={high}, low_water={low})"
+        )
+    return high, low
 
 
 def _encode(what: str, value: object) -> bytes:

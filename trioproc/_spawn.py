@@ -6,7 +6,7 @@ import sys
 import termios
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, final
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, final
 
 import trio
 
@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["spawn"]
 
-_HIGH_WATER: Final = 1 << 16
-_LOW_WATER: Final = 1 << 14
-
 
 def spawn(
     argv: Iterable[StrOrBytesPath],
@@ -46,6 +43,8 @@ def spawn(
     gid: int | str | None = None,
     new_session: bool = False,
     kill_after: float = 5.0,
+    high_water: int = 64 * 1024,
+    low_water: int = 16 * 1024,
 ) -> Spawn:
     """Run a child process for the duration of an ``async with`` block.
 
@@ -82,6 +81,9 @@ def spawn(
       new_session: the child leads a new session and process group, so
         stopping it reaches its own children too.
       kill_after: seconds between SIGTERM and SIGKILL when the block stops it.
+      high_water, low_water: bytes queued for the child's stdin at which a
+        streaming producer is paused, and below which it is resumed;
+        ``stdin.send_all`` waits while the queue is at ``high_water``.
 
     Raises:
       TypeError, ValueError: at this call, for a bad argument.
@@ -106,6 +108,8 @@ def spawn(
         gid=gid,
         new_session=new_session,
         kill_after=kill_after,
+        high_water=high_water,
+        low_water=low_water,
     )
     return Spawn(options, check_protocol(protocol))
 
@@ -151,7 +155,11 @@ class Spawn:
             },
             {
                 fd: Writer(
-                    fd, write_end, eof=_terminal_eof(write_end) if terminal else None
+                    fd,
+                    write_end,
+                    options.high_water,
+                    options.low_water,
+                    eof=_terminal_eof(write_end) if terminal else None,
                 )
                 for fd, write_end in launch.writers.items()
             },
@@ -161,8 +169,6 @@ class Spawn:
             launch.pty_master,
             terminal,
             options.kill_after,
-            _HIGH_WATER,
-            _LOW_WATER,
             stream_mode,
         )
         manager = self._nursery_manager = trio.open_nursery()

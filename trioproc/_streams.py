@@ -45,7 +45,6 @@ class StdinStream(trio.abc.SendStream):
     """
 
     _writer: Writer
-    _high_water: int
     committed: int = attrs.field(init=False, default=0)
     """Bytes of the last ``send_all`` that were queued (all, unless cancelled)."""
     _sending: bool = attrs.field(init=False, default=False)
@@ -54,9 +53,9 @@ class StdinStream(trio.abc.SendStream):
         _no_constructor(type(self))
 
     @classmethod
-    def _create(cls, writer: Writer, high_water: int) -> StdinStream:
+    def _create(cls, writer: Writer) -> StdinStream:
         self = cls.__new__(cls)
-        self.__attrs_init__(writer, high_water)
+        self.__attrs_init__(writer)
         return self
 
     def _check_usable(self) -> None:
@@ -87,11 +86,11 @@ class StdinStream(trio.abc.SendStream):
             if view.ndim != 1 or view.format not in ("B", "b", "c"):
                 view = view.cast("B")
             copy = not isinstance(data, bytes)  # the caller may reuse its buffer
-            writer, high_water = self._writer, self._high_water
+            writer = self._writer
             while self.committed < len(view):
-                await writer.wait_for_room(high_water)
+                await writer.wait_for_room()
                 self._check_usable()
-                chunk = view[self.committed : self.committed + high_water]
+                chunk = view[self.committed : self.committed + writer.high_water]
                 writer.write(bytes(chunk) if copy else chunk)
                 self.committed += len(chunk)
         finally:
@@ -102,7 +101,7 @@ class StdinStream(trio.abc.SendStream):
         if self._sending:
             raise trio.BusyResourceError("another task is using stdin for send_all")
         self._check_usable()
-        await self._writer.wait_for_room(self._high_water)
+        await self._writer.wait_for_room()
 
     async def aclose(self) -> None:
         """Close stdin once the queued bytes are written (``closeStdin()``)."""

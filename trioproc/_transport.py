@@ -13,7 +13,8 @@ import os
 import signal
 from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, final
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 import attrs
 import trio
@@ -22,9 +23,10 @@ from ._errors import ProcessEnded
 from ._launch import set_window_size
 from ._options import check_kill_after
 from ._reaper import stop_sequence
+from ._statistics import FDStatistics, TransportStatistics
 
 if TYPE_CHECKING:
-    from ._interfaces import IProcessProtocol
+    from ._interfaces import IProcessProtocol, IProducer
     from ._pump import Reader
     from ._reaper import Child
     from ._streams import OutputStream, StdinStream
@@ -92,8 +94,6 @@ class ProcessTransport:
     _pty_master: int | None
     _terminal: bool
     _kill_after: float
-    _high_water: int
-    _low_water: int
     _discard_output_on_exit: bool
     _open_fds: set[int] = attrs.field(init=False)
     _failed: bool = attrs.field(init=False, default=False)
@@ -219,13 +219,37 @@ class ProcessTransport:
         """A `ProcessAddress`."""
         return ProcessAddress()
 
-    def registerProducer(self, producer: object, streaming: bool) -> None:
-        """Not yet: producers arrive with flow control (issue #3)."""
-        raise NotImplementedError("registerProducer arrives with flow control")
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        """Let *producer* feed the child's stdin, with flow control.
+
+        A streaming (push) producer gets ``pauseProducing()`` when the bytes
+        queued for fd 0 pass the high-water mark and ``resumeProducing()``
+        when they fall below the low-water mark -- once per crossing, never
+        resumed unless paused. A pull producer gets ``resumeProducing()`` now
+        and each time the queue has room again after it wrote. When fd 0 is
+        lost (closed, or the child closed it) the producer gets
+        ``stopProducing()``; with no fd 0, or one already lost, it gets that
+        at once.
+
+        Raises:
+          RuntimeError: a producer is registered already.
+        """
+        writer = self._writers.get(0)
+        if writer is not None and writer.producer is not None:
+            raise RuntimeError(
+                f"a producer is registered already ({writer.producer!r}); "
+                "unregisterProducer() first"
+            )
+        if writer is None:
+            producer.stopProducing()
+        else:
+            writer.register_producer(producer, bool(streaming))
 
     def unregisterProducer(self) -> None:
-        """Not yet: producers arrive with flow control (issue #3)."""
-        raise NotImplementedError("unregisterProducer arrives with flow control")
+        """Forget the registered producer, if any (always safe)."""
+        writer = self._writers.get(0)
+        if writer is not None:
+            writer.unregister_producer()
 
     def pauseProducing(self) -> None:
         """Stop reading the child's output; the child blocks on a full pipe."""
@@ -276,6 +300,36 @@ class ProcessTransport:
         await stop_sequence(self._child, grace, self._child.reaped.wait)
         return await self.wait()
 
+    def statistics(self) -> TransportStatistics:
+        """The flow state now: per fd, bytes buffered and whether it is paused
+        or closed, and the producer's state."""
+        fds: dict[int, FDStatistics] = {}
+        for fd, writer in self._writers.items():
+            fds[fd] = FDStatistics(
+                fd,
+                "w",
+                writer.buffered,
+                writer.buffered >= writer.high_water,
+                writer.done,
+            )
+        for fd, reader in self._readers.items():
+            if fd in fds:  # a terminal: one fd, reported as written to
+                continue
+            stream = self._streams.get(fd)
+            buffered = stream._size if stream is not None else 0
+            fds[fd] = FDStatistics(fd, "r", buffered, reader.paused, reader.fd < 0)
+        stdin = self._writers.get(0)
+        producer: Literal["streaming", "pull"] | None = None
+        if stdin is not None and stdin.producer is not None:
+            producer = "streaming" if stdin.streaming else "pull"
+        return TransportStatistics(
+            fds=MappingProxyType(fds),
+            producer=producer,
+            producer_paused=stdin is not None and stdin.producer_paused,
+            high_water=stdin.high_water if stdin is not None else 0,
+            low_water=stdin.low_water if stdin is not None else 0,
+        )
+
     @property
     def stdin(self) -> StdinStream | None:
         """fd 0 as a `trio.abc.SendStream`, when fd 0 is ``"w"`` (or a pty).
@@ -286,7 +340,7 @@ class ProcessTransport:
         if self._stdin is None and 0 in self._writers:
             from ._streams import StdinStream
 
-            self._stdin = StdinStream._create(self._writers[0], self._high_water)
+            self._stdin = StdinStream._create(self._writers[0])
         return self._stdin
 
     @property
@@ -361,7 +415,6 @@ class ProcessTransport:
             nursery.start_soon(
                 writer.run,
                 partial(self._on_fd_lost, fd),
-                self._low_water,
                 name=f"trioproc writer fd {fd}",
             )
 

@@ -1,11 +1,19 @@
-"""The writer: one task per writable child fd, and the queue that feeds it.
+"""The writer: one task per writable child fd, the queue that feeds it, and
+the producer that fills it.
 
 `Writer.write` never blocks: it writes at once what the pipe takes and queues
 the rest, counted in bytes. The writer task empties the queue as the pipe
-drains. When the queue is empty the task watches the fd instead: on Linux a
-pipe's write end reports an error as soon as its read end is closed, so the
-parent learns that the child closed its stdin (or exited) without having to
-write anything.
+drains. The queue's high- and low-water marks are where flow control happens:
+a streaming producer is paused when the queued bytes pass the high mark and
+resumed when they fall below the low mark; ``send_all`` waits while the
+queue is at the high mark; a pull producer is asked for more when the queue
+has room.
+
+When the queue is empty the task watches the fd instead: on Linux a pipe's
+write end reports an error as soon as its read end is closed, so the parent
+learns that the child closed its stdin (or exited) without writing anything.
+Python ignores SIGPIPE by default, so a write that races with that closing
+fails with EPIPE, which is handled the same way.
 """
 
 from __future__ import annotations
@@ -16,12 +24,15 @@ import os
 import select
 from collections import deque
 from collections.abc import Callable
-from typing import Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 import trio
 
 from ._pump import grow_pipe
+
+if TYPE_CHECKING:
+    from ._interfaces import IProducer
 
 __all__ = ["Writer"]
 
@@ -44,20 +55,30 @@ class Writer:
     Attributes:
       child_fd: the fd number in the child.
       fd: the parent's end (non-blocking), or -1 once the task has finished.
+      high_water, low_water: the queue's marks, in bytes.
       eof: for a pseudo-terminal, the end-of-file character that closing
         writes; the fd is the master, shared with the pump, and is not closed
         here. ``None`` for a pipe, which closing closes.
       buffered: bytes accepted but not yet written to the fd.
       closing: no more writes are accepted; pending bytes are still written.
       broken: the child's end is gone; pending bytes were dropped.
+      producer: the registered producer, if any.
+      streaming: whether it is a streaming (push) producer.
+      producer_paused: whether a streaming producer is paused now.
     """
 
     child_fd: int
     fd: int
+    high_water: int
+    low_water: int
     eof: bytes | None = None
     buffered: int = attrs.field(init=False, default=0)
     closing: bool = attrs.field(init=False, default=False)
     broken: bool = attrs.field(init=False, default=False)
+    producer: IProducer | None = attrs.field(init=False, default=None)
+    streaming: bool = attrs.field(init=False, default=False)
+    producer_paused: bool = attrs.field(init=False, default=False)
+    _wants_more: bool = attrs.field(init=False, default=False)
     _queue: deque[memoryview] = attrs.field(init=False, factory=deque)
     _idle: trio.CancelScope | None = attrs.field(init=False, default=None)
     _grown: bool = attrs.field(init=False, default=False)
@@ -78,6 +99,16 @@ class Writer:
         if self.eof is not None:
             self._line_start = data[-1:] == b"\n"
         self._append(data)
+        producer = self.producer
+        if producer is not None:
+            if not self.streaming:
+                # Asked for more from the writer task, never from in here:
+                # the producer may be the caller.
+                self._wants_more = True
+                self._wake()
+            elif self.buffered > self.high_water and not self.producer_paused:
+                self.producer_paused = True
+                producer.pauseProducing()  # type: ignore[attr-defined]  # streaming
 
     def _append(self, data: bytes | memoryview) -> None:
         if not self._queue and self.fd >= 0:
@@ -96,6 +127,29 @@ class Writer:
         self._queue.append(memoryview(data))
         self.buffered += len(data)
         self._wake()
+
+    def register_producer(self, producer: Any, streaming: bool) -> None:
+        """Let *producer* fill the queue (the caller checked it is the only one).
+
+        A streaming producer is paused at once if the queue is already past
+        its high mark; a pull producer is asked for its first data now. A
+        writer that is done stops the producer instead.
+        """
+        if self.done:
+            producer.stopProducing()
+            return
+        self.producer, self.streaming = producer, streaming
+        self.producer_paused = False
+        if not streaming:
+            producer.resumeProducing()
+        elif self.buffered > self.high_water:
+            self.producer_paused = True
+            producer.pauseProducing()
+
+    def unregister_producer(self) -> None:
+        """Forget the producer, whatever its state."""
+        self.producer = None
+        self.producer_paused = self._wants_more = False
 
     def close(self) -> None:
         """Stop accepting writes; end the fd once every pending byte is written.
@@ -131,23 +185,23 @@ class Writer:
         if self._idle is not None:
             self._idle.cancel()
 
-    async def wait_for_room(self, limit: int) -> None:
-        """Return once fewer than *limit* bytes are pending, or the writer is done."""
-        if self.buffered >= limit and not self.done:
+    async def wait_for_room(self) -> None:
+        """Return once the queue is below its high mark, or the writer is done."""
+        if self.buffered >= self.high_water and not self.done:
             await self._room.park()
         else:
             await trio.lowlevel.checkpoint()
 
-    async def run(self, lost: Callable[[], None], room: int) -> None:
+    async def run(self, lost: Callable[[], None]) -> None:
         """The writer task: write the queue out until done, then call *lost*.
 
-        *room*: below this many pending bytes, tasks in `wait_for_room` wake.
+        A producer still registered then is stopped.
 
         Cancellation: pending bytes are dropped and a pipe is closed at once,
         so the child sees end of input.
         """
         try:
-            await self._run(room)
+            await self._run()
         except trio.ClosedResourceError:
             pass  # a terminal whose output was closed: the terminal is closing
         finally:
@@ -156,9 +210,12 @@ class Writer:
                 # No notify_closing: only this task ever waits on the fd.
                 os.close(self.fd)
             self.fd = -1
+            producer, self.producer = self.producer, None
+            if producer is not None:
+                producer.stopProducing()
             lost()
 
-    async def _run(self, room: int) -> None:
+    async def _run(self) -> None:
         fd = self.fd
         queue = self._queue
         while not self.broken:
@@ -180,11 +237,13 @@ class Writer:
                     self._break()
                     return
                 self._consume(written)
-                if self.buffered < room:
-                    self._room.unpark_all()
                 await trio.lowlevel.checkpoint()
             elif self.closing:
                 return
+            elif self._wants_more and self.producer is not None:
+                self._wants_more = False
+                self.producer.resumeProducing()
+                await trio.lowlevel.checkpoint()
             else:
                 await self._idle_until_woken(fd)
 
@@ -210,3 +269,8 @@ class Writer:
             else:
                 queue[0] = head[written:]
                 written = 0
+        if self.buffered < self.low_water:
+            self._room.unpark_all()
+            if self.producer_paused and self.producer is not None:
+                self.producer_paused = False
+                self.producer.resumeProducing()
