@@ -7,6 +7,7 @@ streams; `run` runs one to completion. See the README for a tour.
 
 from __future__ import annotations
 
+from ._contract import ProcessAddress as ProcessAddress
 from ._errors import (
     ProcessDone as ProcessDone,
     ProcessEnded as ProcessEnded,
@@ -27,10 +28,7 @@ from ._statistics import (
     TransportStatistics as TransportStatistics,
 )
 from ._streams import OutputStream as OutputStream, StdinStream as StdinStream
-from ._transport import (
-    ProcessAddress as ProcessAddress,
-    ProcessTransport as ProcessTransport,
-)
+from ._transport import ProcessTransport as ProcessTransport
 
 __version__ = "0.1.0.dev0"
 

@@ -87,12 +87,20 @@ class StdinStream(trio.abc.SendStream):
                 view = view.cast("B")
             copy = not isinstance(data, bytes)  # the caller may reuse its buffer
             writer = self._writer
+            step = writer.high_water
+            since_yield = 0
             while self.committed < len(view):
-                await writer.wait_for_room()
-                self._check_usable()
-                chunk = view[self.committed : self.committed + writer.high_water]
+                # A checkpoint when the queue is full (to wait for room) or
+                # once a MiB (to let others run); a slice of high_water per
+                # step, so that `committed` is exact if this is cancelled.
+                if writer.buffered >= writer.high_water or since_yield >= 1 << 20:
+                    since_yield = 0
+                    await writer.wait_for_room()
+                    self._check_usable()
+                chunk = view[self.committed : self.committed + step]
                 writer.write(bytes(chunk) if copy else chunk)
                 self.committed += len(chunk)
+                since_yield += len(chunk)
         finally:
             self._sending = False
 

@@ -19,6 +19,15 @@ from typing import TYPE_CHECKING, Any, Final, Literal, final
 import attrs
 import trio
 
+from ._contract import (
+    ProcessAddress,
+    as_bytes,
+    join_sequence,
+    not_a_child_fd,
+    not_a_write_fd,
+    parse_signal,
+    producer_registered,
+)
 from ._errors import ProcessEnded
 from ._launch import set_window_size
 from ._options import check_kill_after
@@ -32,48 +41,12 @@ if TYPE_CHECKING:
     from ._streams import OutputStream, StdinStream
     from ._writer import Writer
 
-__all__ = ["ProcessAddress", "ProcessTransport", "parse_signal"]
+__all__ = ["ProcessAddress", "ProcessTransport"]
 
 # What a terminal's keyboard sends to its foreground process group.
 _KEYBOARD_SIGNALS: Final = frozenset(
     {signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGWINCH}
 )
-
-
-@final
-@attrs.frozen
-class ProcessAddress:
-    """The address of a process transport: it has none beyond being a process."""
-
-
-def parse_signal(signal_id: object) -> int:
-    """The signal number *signal_id* names: ``"TERM"``, ``"SIGTERM"``, 15 ...
-
-    Raises:
-      ValueError: no such signal.
-      TypeError: neither a name nor a number.
-    """
-    if isinstance(signal_id, str):
-        name = signal_id.upper()
-        if not name.startswith("SIG"):
-            name = "SIG" + name
-        try:
-            return int(signal.Signals[name])
-        except KeyError:
-            raise ValueError(f"unknown signal name {signal_id!r}") from None
-    if isinstance(signal_id, int) and not isinstance(signal_id, bool):
-        if signal_id in signal.valid_signals():
-            return int(signal_id)
-        raise ValueError(f"{signal_id} is not a valid signal number")
-    raise TypeError(f"a signal is a name or a number, not {signal_id!r}")
-
-
-def _as_bytes(data: object) -> bytes | memoryview:
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)  # the caller may reuse its buffer once we return
-    raise TypeError(f"data must be bytes, not {type(data).__name__}")
 
 
 @final
@@ -134,11 +107,7 @@ class ProcessTransport:
 
     def writeSequence(self, seq: Iterable[bytes]) -> None:
         """Write each bytes object of *seq* to fd 0, in order, without blocking."""
-        if isinstance(seq, (bytes, bytearray, memoryview, str)):
-            raise TypeError(
-                f"writeSequence takes an iterable of bytes, not {type(seq).__name__}"
-            )
-        self.writeToChild(0, b"".join([_as_bytes(item) for item in seq]))
+        self.writeToChild(0, join_sequence(seq))
 
     def writeToChild(self, childFD: int, data: bytes) -> None:
         """Write *data* to the child's *childFD*, a ``"w"`` fd, without blocking.
@@ -147,13 +116,10 @@ class ProcessTransport:
           TypeError: *data* is not bytes.
           KeyError: *childFD* is not a ``"w"`` fd of this child.
         """
-        checked = _as_bytes(data)
+        checked = as_bytes(data)
         writer = self._writers.get(childFD)
         if writer is None:
-            raise KeyError(
-                f"child fd {childFD!r} is not one the parent writes to "
-                f"(those are {sorted(self._writers)})"
-            )
+            raise not_a_write_fd(childFD, self._writers)
         writer.write(checked)
 
     def closeChildFD(self, childFD: int) -> None:
@@ -168,8 +134,9 @@ class ProcessTransport:
           KeyError: *childFD* is not an fd of this child.
         """
         if not self._close_fd(childFD) and childFD not in self._passed_fds:
-            known = sorted({*self._readers, *self._writers, *self._passed_fds})
-            raise KeyError(f"child fd {childFD!r} is not one of this child's {known}")
+            raise not_a_child_fd(
+                childFD, {*self._readers, *self._writers, *self._passed_fds}
+            )
 
     def closeStdin(self) -> None:
         """Close fd 0 after pending data (a terminal: send end-of-file)."""
@@ -236,10 +203,7 @@ class ProcessTransport:
         """
         writer = self._writers.get(0)
         if writer is not None and writer.producer is not None:
-            raise RuntimeError(
-                f"a producer is registered already ({writer.producer!r}); "
-                "unregisterProducer() first"
-            )
+            raise producer_registered(writer.producer)
         if writer is None:
             producer.stopProducing()
         else:

@@ -218,6 +218,7 @@ class Writer:
     async def _run(self) -> None:
         fd = self.fd
         queue = self._queue
+        since_yield = 0
         while not self.broken:
             if queue:
                 try:
@@ -229,6 +230,7 @@ class Writer:
                     if not self._grown and self.eof is None:
                         self._grown = True
                         grow_pipe(fd)
+                    since_yield = 0
                     await trio.lowlevel.wait_writable(fd)
                     continue
                 except OSError as exc:
@@ -237,7 +239,10 @@ class Writer:
                     self._break()
                     return
                 self._consume(written)
-                await trio.lowlevel.checkpoint()
+                since_yield += written
+                if since_yield >= 1 << 20:  # a writer that never waits still yields
+                    since_yield = 0
+                    await trio.lowlevel.checkpoint()
             elif self.closing:
                 return
             elif self._wants_more and self.producer is not None:
