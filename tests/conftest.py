@@ -52,6 +52,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "deadline(seconds): the test's trio.fail_after bound"
     )
+    config.addinivalue_line(
+        "markers",
+        "real_only(reason): a contract test the fake transport cannot mirror",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -27,7 +27,13 @@ def run_example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_every_example_has_a_test() -> None:
     """A new example without a test here fails this test."""
-    tested = {"fan_out.py", "pipeline.py", "protocol_echo.py", "pty_shell.py"}
+    tested = {
+        "fan_out.py",
+        "pipeline.py",
+        "protocol_echo.py",
+        "pty_shell.py",
+        "test_with_fake_spawn.py",
+    }
     assert {path.name for path in EXAMPLES.glob("*.py")} <= tested
 
 
@@ -97,6 +103,41 @@ def test_pty_shell_drives_an_interactive_shell() -> None:
     ]
 
 
+def test_the_fake_spawn_example_runs_where_only_trioproc_is_installed(
+    tmp_path: Path,
+) -> None:
+    """The example test, copied into an empty directory (no conftest, no
+    trioproc tests importable, no trio_mode), passes through the fixture the
+    pytest11 entry point installs -- its 30-second timeout included."""
+    (tmp_path / "test_copied.py").write_text(
+        (EXAMPLES / "test_with_fake_spawn.py").read_text()
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-W",
+            "error",
+            "--durations=0",
+            "test_copied.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+
+
 def test_protocol_echo_runs_a_twisted_style_protocol() -> None:
     """Each line is echoed in turn, stdin closes, and the end is reported."""
     result = run_example("protocol_echo.py", "alpha", "beta")
@@ -107,7 +148,14 @@ def test_protocol_echo_runs_a_twisted_style_protocol() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["fan_out.py", "pipeline.py", "protocol_echo.py", "pty_shell.py"]
+    "name",
+    [
+        "fan_out.py",
+        "pipeline.py",
+        "protocol_echo.py",
+        "pty_shell.py",
+        "test_with_fake_spawn.py",
+    ],
 )
 def test_examples_start_with_a_header_saying_what_and_how(name: str) -> None:
     """Examples are one-idea scripts with a header: what they show, how to poke."""

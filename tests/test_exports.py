@@ -38,3 +38,12 @@ def test_errors_subclass_the_matching_builtins() -> None:
     assert issubclass(trioproc.ProcessDone, trioproc.ProcessEnded)
     assert issubclass(trioproc.ProcessTerminated, trioproc.ProcessEnded)
     assert issubclass(trioproc.ProcessEnded, Exception)
+
+
+def test_testing_names_report_trioproc_testing() -> None:
+    """trioproc.testing's public names say where users import them from."""
+    import trioproc.testing
+
+    for name in trioproc.testing.__all__:
+        obj = getattr(trioproc.testing, name)
+        assert obj.__module__ == "trioproc.testing", name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import termios
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, final
 
@@ -111,7 +111,16 @@ def spawn(
         high_water=high_water,
         low_water=low_water,
     )
-    return Spawn(options, check_protocol(protocol))
+    checked = check_protocol(protocol)
+    if _hook is not None:
+        return _hook(options, checked)  # type: ignore[no-any-return]  # a test double
+    return Spawn(options, checked)
+
+
+#: Set by `trioproc.testing`'s ``fake_spawn`` fixture: ``spawn()`` then hands
+#: its checked arguments to the fake instead of starting a child. Checking
+#: stays here, so bad input fails the same way under the fake.
+_hook: Callable[[SpawnOptions, IProcessProtocol | None], Any] | None = None
 
 
 @final

@@ -20,7 +20,6 @@ import trio
 
 if TYPE_CHECKING:
     from ._errors import ProcessEnded
-    from ._transport import ProcessTransport
     from ._writer import Writer
 
 __all__ = ["OutputStream", "StdinStream", "StreamProtocol"]
@@ -122,7 +121,7 @@ class StdinStream(trio.abc.SendStream):
 class OutputStream(trio.abc.ReceiveStream):
     """One of the child's output fds as a `trio.abc.ReceiveStream` (stream mode)."""
 
-    _transport: ProcessTransport
+    _transport: Any  # a transport that hosts stream mode (see StreamProtocol)
     _fd: int
     _chunks: deque[bytes] = attrs.field(init=False, factory=deque)
     _size: int = attrs.field(init=False, default=0)
@@ -137,7 +136,7 @@ class OutputStream(trio.abc.ReceiveStream):
         _no_constructor(type(self))
 
     @classmethod
-    def _create(cls, transport: ProcessTransport, fd: int) -> OutputStream:
+    def _create(cls, transport: Any, fd: int) -> OutputStream:
         self = cls.__new__(cls)
         self.__attrs_init__(transport, fd)
         return self
@@ -229,7 +228,10 @@ class StreamProtocol:
         self.streams: dict[int, OutputStream] = {}
 
     def makeConnection(self, transport: Any) -> None:
-        for fd in transport._readers:
+        # Any transport that hosts stream mode (the real one, the fake) has
+        # _output_fds(), _pause_reading(fd), _resume_reading(fd) and a
+        # _streams mapping for its stdout/stderr properties.
+        for fd in transport._output_fds():
             self.streams[fd] = OutputStream._create(transport, fd)
         transport._streams = self.streams
 

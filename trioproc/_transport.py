@@ -356,6 +356,9 @@ class ProcessTransport:
             return True
         return False
 
+    def _output_fds(self) -> list[int]:
+        return list(self._readers)
+
     def _pause_reading(self, fd: int) -> None:
         self._readers[fd].pause()
 

@@ -1,0 +1,246 @@
+"""Two ways to play a child for the contract suite: a real, remote-controlled
+process, and the fake transport.
+
+Both harnesses give the same verbs -- the child writes, reads, closes an fd,
+exits, lets a grandchild hold its fds -- so one test body checks that the real
+transport and `trioproc.testing.FakeProcessTransport` honour the contract
+alike. The real child takes its orders over a control pipe handed over as
+plain parent fds (10 and 11), which the transport does not manage.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import trio
+
+import trioproc
+from trioproc.testing import FakeProcessTransport
+
+from .helpers import python
+
+CONTROL_IN, CONTROL_OUT = 10, 11
+
+#: Obeys one command a line on fd 10 and answers each on fd 11.
+CONTROLLED = python(
+    "import os, time\n"
+    "buf = b''\n"
+    "def reply(text):\n"
+    "    os.write(11, text.encode() + b'\\n')\n"
+    "def read(fd, n):\n"
+    "    data = b''\n"
+    "    while n is None or len(data) < n:\n"
+    "        chunk = os.read(fd, 65536 if n is None else n - len(data))\n"
+    "        if not chunk:\n"
+    "            break\n"
+    "        data += chunk\n"
+    "    return data\n"
+    "while True:\n"
+    "    while b'\\n' not in buf:\n"
+    "        chunk = os.read(10, 4096)\n"
+    "        if not chunk:\n"
+    "            os._exit(0)\n"
+    "        buf += chunk\n"
+    "    line, buf = buf.split(b'\\n', 1)\n"
+    "    command, *args = line.decode().split()\n"
+    "    if command == 'write':\n"
+    "        view = memoryview(bytes.fromhex(args[1]))\n"
+    "        while view:\n"
+    "            view = view[os.write(int(args[0]), view):]\n"
+    "        reply('ok')\n"
+    "    elif command == 'read':\n"
+    "        n = None if args[1] == 'all' else int(args[1])\n"
+    "        reply('data ' + read(int(args[0]), n).hex())\n"
+    "    elif command == 'close':\n"
+    "        os.close(int(args[0]))\n"
+    "        reply('ok')\n"
+    "    elif command == 'hold':\n"
+    "        pid = os.fork()\n"
+    "        if pid == 0:\n"
+    "            os.close(10)\n"
+    "            os.close(11)\n"
+    "            time.sleep(60)\n"
+    "            os._exit(0)\n"
+    "        reply(str(pid))\n"
+    "    elif command == 'exit':\n"
+    "        os._exit(int(args[0]))\n"
+)
+
+Layout = Mapping[int, Literal["r", "w"] | int]
+
+
+class Harness:
+    """Plays a child for one transport; the contract tests use only this."""
+
+    kind: str
+    transport: Any
+
+    @asynccontextmanager
+    async def start(
+        self, protocol: Any, child_fds: Layout | None = None
+    ) -> AsyncIterator[Any]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    async def child_writes(self, fd: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def child_reads(self, fd: int, nbytes: int | None = None) -> bytes:
+        """What the child reads on *fd*: *nbytes*, or all until end of file."""
+        raise NotImplementedError
+
+    async def child_closes(self, fd: int) -> None:
+        raise NotImplementedError
+
+    async def child_exits(self, code: int = 0) -> None:
+        raise NotImplementedError
+
+    async def grandchild_holds_fds(self) -> Callable[[], None]:
+        """Keep the child's output fds open past its exit; returns a release."""
+        raise NotImplementedError
+
+    async def settle(self, condition: Callable[[], bool]) -> None:
+        """Let the transport deliver what it owes until *condition* holds."""
+        raise NotImplementedError
+
+
+class RealHarness(Harness):
+    kind = "real"
+
+    def __init__(self) -> None:
+        self._to_child = self._from_child = -1
+        self._replies = b""
+        self._news: trio.Event | None = None
+
+    @asynccontextmanager
+    async def start(
+        self, protocol: Any, child_fds: Layout | None = None
+    ) -> AsyncIterator[Any]:
+        commands_read, commands_write = os.pipe()
+        replies_read, replies_write = os.pipe()
+        layout = dict(child_fds if child_fds is not None else {0: "w", 1: "r", 2: "r"})
+        layout.update({CONTROL_IN: commands_read, CONTROL_OUT: replies_write})
+        try:
+            async with trioproc.spawn(
+                CONTROLLED, protocol, child_fds=layout
+            ) as transport:
+                os.close(commands_read)
+                os.close(replies_write)
+                commands_read = replies_write = -1
+                self._to_child, self._from_child = commands_write, replies_read
+                os.set_blocking(replies_read, False)
+                self.transport = transport
+                yield transport
+                if transport.returncode is None and self._to_child >= 0:
+                    await self._order("exit 0", reply=False)
+        finally:
+            for fd in (commands_read, commands_write, replies_read, replies_write):
+                if fd >= 0:
+                    os.close(fd)
+
+    async def _order(self, command: str, *, reply: bool = True) -> str:
+        os.write(self._to_child, command.encode() + b"\n")
+        if not reply:
+            return ""
+        while b"\n" not in self._replies:
+            await trio.lowlevel.wait_readable(self._from_child)
+            self._replies += os.read(self._from_child, 65536)
+        line, self._replies = self._replies.split(b"\n", 1)
+        return line.decode()
+
+    async def child_writes(self, fd: int, data: bytes) -> None:
+        assert await self._order(f"write {fd} {data.hex()}") == "ok"
+
+    async def child_reads(self, fd: int, nbytes: int | None = None) -> bytes:
+        answer = await self._order(f"read {fd} {'all' if nbytes is None else nbytes}")
+        return bytes.fromhex(answer.removeprefix("data").strip())
+
+    async def child_closes(self, fd: int) -> None:
+        assert await self._order(f"close {fd}") == "ok"
+
+    async def child_exits(self, code: int = 0) -> None:
+        await self._order(f"exit {code}", reply=False)
+        await self.transport.wait()
+
+    async def grandchild_holds_fds(self) -> Callable[[], None]:
+        pid = int(await self._order("hold"))
+        return lambda: os.kill(pid, signal.SIGKILL)
+
+    async def settle(self, condition: Callable[[], bool]) -> None:
+        # Polled: conditions look at any protocol or producer, which have no
+        # event to wait on; the real transport delivers from its own tasks.
+        with trio.fail_after(10):
+            while not condition():  # noqa: ASYNC110
+                await trio.sleep(0.002)
+
+
+class FakeHarness(Harness):
+    kind = "fake"
+
+    def __init__(self) -> None:
+        self._held = False
+        self._consumed: dict[int, int] = {}
+
+    @asynccontextmanager
+    async def start(
+        self, protocol: Any, child_fds: Layout | None = None
+    ) -> AsyncIterator[Any]:
+        fake = FakeProcessTransport(protocol, child_fds=child_fds)
+        for fd in fake._writers:
+            fake.stall(fd)  # like the real child: it reads only when told to
+        self.transport = fake
+        yield fake
+        fake.flush()
+        if fake.returncode is None:
+            fake.exit(0)
+        await trio.lowlevel.checkpoint()
+
+    async def child_writes(self, fd: int, data: bytes) -> None:
+        self.transport.deliver(fd, data)
+        await trio.lowlevel.checkpoint()
+
+    async def child_reads(self, fd: int, nbytes: int | None = None) -> bytes:
+        fake = self.transport
+        fake.flush()
+        start = self._consumed.get(fd, 0)
+        unread = len(fake.value(fd)) - start
+        if nbytes is None:
+            fake.drain(fd)
+        elif nbytes > unread:
+            fake.drain(fd, nbytes - unread)
+        fake.stall(fd)
+        await trio.lowlevel.checkpoint()
+        data = (
+            fake.value(fd)[start:]
+            if nbytes is None
+            else fake.value(fd)[start : start + nbytes]
+        )
+        self._consumed[fd] = start + len(data)
+        return data
+
+    async def child_closes(self, fd: int) -> None:
+        self.transport.lose(fd)
+        await trio.lowlevel.checkpoint()
+
+    async def child_exits(self, code: int = 0) -> None:
+        self.transport.exit(code, lose_fds=not self._held)
+        await trio.lowlevel.checkpoint()
+
+    async def grandchild_holds_fds(self) -> Callable[[], None]:
+        fake = self.transport
+        self._held = True
+
+        def release() -> None:
+            for fd in sorted(fake._open):
+                fake.lose(fd)
+
+        return release
+
+    async def settle(self, condition: Callable[[], bool]) -> None:
+        self.transport.flush()
+        await trio.lowlevel.checkpoint()
+        assert condition(), "the fake delivers on flush(): nothing more will come"

@@ -1,0 +1,628 @@
+"""`FakeProcessTransport`: the process contract in memory, for unit tests.
+
+It accepts and refuses exactly what the real transport does (both take their
+checks from `trioproc._contract`), runs the same stream-mode protocol and the
+same ``stdin`` stream, and calls the protocol's callbacks in the contract's
+order. A test plays the child with the drivers `deliver`, `lose`, `exit`,
+`stall` and `drain`.
+
+One rule keeps it faithful: the real transport never calls the protocol from
+inside a method the protocol called; it does so later, from its tasks. So
+what a transport method sets off -- a write end lost after ``closeStdin()``,
+held output after ``resumeProducing()``, a pull producer's next turn, the
+death of a child sent SIGKILL -- waits here until the next driver call, an
+``await`` on the fake, or `flush`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, final
+
+import trio
+
+from .._contract import (
+    ProcessAddress,
+    as_bytes,
+    join_sequence,
+    not_a_child_fd,
+    not_a_write_fd,
+    parse_signal,
+    producer_registered,
+)
+from .._errors import ProcessEnded, ProcessExitedAlready
+from .._options import DEFAULT_CHILD_FDS, check_kill_after, check_protocol
+from .._statistics import FDStatistics, TransportStatistics
+from .._streams import StdinStream, StreamProtocol
+
+if TYPE_CHECKING:
+    from .._interfaces import IProcessProtocol, IProducer
+    from .._streams import OutputStream
+
+__all__ = ["FakeProcessTransport"]
+
+_EOF = b"\x04"
+
+
+class _FakeWriter:
+    """What the child reads on one ``"w"`` fd: received bytes, and bytes the
+    parent wrote that a stalled child has not read yet."""
+
+    def __init__(
+        self, fake: FakeProcessTransport, fd: int, high: int, low: int
+    ) -> None:
+        self.fake, self.fd = fake, fd
+        self.high_water, self.low_water = high, low
+        self.received = bytearray()
+        self.pending = bytearray()
+        self.stalled = False
+        self.closing = False
+        self.broken = False
+        self.producer: IProducer | None = None
+        self.streaming = False
+        self.producer_paused = False
+        self.line_start = True
+        self._room = trio.lowlevel.ParkingLot()
+
+    @property
+    def buffered(self) -> int:
+        return len(self.pending)
+
+    @property
+    def done(self) -> bool:
+        return self.closing or self.broken
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.done or not data:
+            return
+        self.line_start = bytes(data[-1:]) == b"\n"
+        if self.stalled or self.pending:
+            self.pending += data
+        else:
+            self.received += data
+        producer = self.producer
+        if producer is None:
+            return
+        if not self.streaming:
+            self.fake._defer(self._ask_for_more)
+        elif self.buffered > self.high_water and not self.producer_paused:
+            self.producer_paused = True
+            producer.pauseProducing()  # type: ignore[attr-defined]  # streaming
+
+    def _ask_for_more(self) -> None:
+        producer = self.producer
+        wanted = not self.streaming and not self.done and self.buffered < self.low_water
+        if producer is not None and wanted:
+            producer.resumeProducing()
+
+    def drain(self, nbytes: int | None) -> None:
+        taken = self.pending[:nbytes] if nbytes is not None else self.pending[:]
+        del self.pending[: len(taken)]
+        self.received += taken
+        if self.buffered < self.low_water:
+            self._room.unpark_all()
+            if self.producer_paused and self.producer is not None:
+                self.producer_paused = False
+                self.producer.resumeProducing()
+            self._ask_for_more()
+        if self.closing and not self.pending:
+            self.fake._defer(lambda: self.fake._lose(self.fd))
+
+    async def wait_for_room(self) -> None:
+        if self.buffered >= self.high_water and not self.done:
+            await self._room.park()
+        else:
+            await trio.lowlevel.checkpoint()
+
+    def close(self) -> None:
+        if self.done:
+            return
+        if self.fake._terminal:
+            self.write(_EOF if self.line_start else _EOF * 2)
+        self.closing = True
+        self._room.unpark_all()
+        if not self.pending:
+            self.fake._defer(lambda: self.fake._lose(self.fd))
+
+    def end(self, broken: bool) -> None:
+        """The fd is gone: drop what waits, wake send_all, stop the producer."""
+        self.broken = self.broken or broken
+        self.closing = True
+        self.pending.clear()
+        self._room.unpark_all()
+        producer, self.producer = self.producer, None
+        self.producer_paused = False
+        if producer is not None:
+            producer.stopProducing()
+
+
+@final
+class FakeProcessTransport:
+    """A process transport with no process: the whole contract, in memory.
+
+    ``FakeProcessTransport(protocol)`` connects *protocol* at once
+    (``makeConnection``); with ``protocol=None`` it runs in stream mode, as
+    ``spawn(argv)`` does, with ``stdout``/``stderr`` streams. A test plays the
+    child:
+
+    * `deliver` ``(fd, data)``: the child writes;
+    * `lose` ``(fd)``: the child closes an fd (end of file on its output, or
+      it closed its stdin);
+    * `exit` ``(code=0, signal=None)``: the child exits (its open fds are
+      lost first, unless ``lose_fds=False``: a grandchild holds them);
+    * `stall` / `drain`: the child stops reading an input fd / reads what
+      waits, which is how a streaming producer gets paused and resumed;
+    * `flush`: deliver what transport calls set off (see the module doc).
+
+    It records what the parent did: `value` / `clear` (bytes the child read
+    on an fd), `signals`, `closedChildFDs`, `producer`, `streaming`,
+    `disconnecting`; `pid` is settable. SIGKILL ends the fake child, as the
+    kernel would; other signals are only recorded unless a test or a script
+    reacts to them.
+    """
+
+    def __init__(
+        self,
+        protocol: IProcessProtocol | None = None,
+        *,
+        pid: int | None = 4242,
+        child_fds: Mapping[int, Literal["r", "w"] | int] | None = None,
+        pty: bool = False,
+        high_water: int = 64 * 1024,
+        low_water: int = 16 * 1024,
+        kill_after: float = 5.0,
+    ) -> None:
+        layout = dict(DEFAULT_CHILD_FDS if child_fds is None else child_fds)
+        if pty:
+            layout = {0: "w", 1: "r"}
+        self.pid = pid
+        self.signals: list[str | int | signal.Signals] = []
+        self.closedChildFDs: set[int] = set()
+        self.disconnecting = False
+        self.window_size: tuple[int, int] | None = (24, 80) if pty else None
+        self._terminal = pty
+        self._kill_after = check_kill_after(kill_after)
+        self._writers = {
+            fd: _FakeWriter(self, fd, high_water, low_water)
+            for fd, how in layout.items()
+            if how == "w"
+        }
+        self._readable = {fd for fd, how in layout.items() if how == "r"}
+        self._passed = {fd for fd, how in layout.items() if isinstance(how, int)}
+        self._open = {*self._writers, *self._readable}
+        self._reading_paused: set[int] = set()
+        self._held: deque[tuple[int, bytes]] = deque()
+        self._later: deque[Callable[[], None]] = deque()
+        self._work = trio.Event()
+        self._status: int | None = None
+        self._reason: ProcessEnded | None = None
+        self._ended = False
+        self._failed = False
+        self._exited = trio.Event()
+        self._fd_lost = {fd: trio.Event() for fd in self._open}
+        self._reading_changed = trio.Event()
+        self._signal_handler: Callable[[int], bool] | None = None
+        self._streams: dict[int, OutputStream] = {}
+        self._stdin: StdinStream | None = None
+        checked = check_protocol(protocol)
+        self._protocol: IProcessProtocol = (
+            StreamProtocol() if checked is None else checked
+        )
+        self._call(self._protocol.makeConnection, self)
+
+    # --- drivers: the test plays the child ----------------------------------
+
+    def deliver(self, childFD: int, data: bytes) -> None:
+        """The child writes *data* on *childFD*.
+
+        While reading is paused (``pauseProducing``, or a full stream buffer)
+        the data is held and delivered on resume, as a pipe would hold it.
+
+        Raises:
+          KeyError: *childFD* is not an fd the child writes to.
+          ValueError: the fd is closed already (`lose` was called for it).
+        """
+        self.flush()
+        if childFD not in self._readable:
+            raise KeyError(f"child fd {childFD!r} is not one the child writes to")
+        if childFD not in self._open:
+            raise ValueError(f"child fd {childFD} is closed: the child cannot write")
+        data = as_bytes(data)
+        if childFD in self.closedChildFDs or not data:
+            return  # the parent closed it: discarded, as a closed pipe would
+        if childFD in self._reading_paused or any(
+            fd == childFD for fd, _ in self._held
+        ):
+            self._held.append((childFD, data))  # per fd, as each fd has a pump
+        else:
+            self._call(self._protocol.childDataReceived, childFD, data)
+        self.flush()
+
+    def lose(self, childFD: int) -> None:
+        """The child closes *childFD*: end of its output, or it closed its stdin.
+
+        Raises:
+          KeyError: not an fd of this child.
+          ValueError: lost already.
+        """
+        self.flush()
+        if childFD not in {*self._writers, *self._readable}:
+            raise not_a_child_fd(childFD, {*self._writers, *self._readable})
+        if childFD not in self._open:
+            raise ValueError(f"child fd {childFD} is closed already")
+        self._lose(childFD, broken=True)
+        self.flush()
+
+    def exit(
+        self, code: int = 0, signal: int | None = None, *, lose_fds: bool = True
+    ) -> None:
+        """The child exits with *code*, or is ended by *signal*.
+
+        Open fds are lost first, as a dying process's are; with
+        ``lose_fds=False`` they stay open (a grandchild holds them) and
+        ``processEnded`` waits for the last `lose`. Then ``pid`` becomes
+        ``None`` and ``processExited`` runs.
+
+        Raises:
+          ProcessExitedAlready: the child has exited already.
+        """
+        self.flush()
+        if self._status is not None:
+            raise ProcessExitedAlready("the fake child has exited already")
+        if lose_fds:
+            for fd in sorted(self._open):
+                self._lose(fd, broken=True)
+        self._status = (signal & 0x7F) if signal is not None else (code & 0xFF) << 8
+        self.pid = None
+        self._reason = ProcessEnded.from_wait_status(self._status)
+        self._exited.set()
+        self._work.set()  # a kernel task waits for the end too
+        self._call(self._protocol.processExited, self._reason)
+        self._maybe_end()
+        self.flush()
+
+    def stall(self, childFD: int = 0) -> None:
+        """The child stops reading *childFD*: writes queue up from now on."""
+        self._writer(childFD).stalled = True
+
+    def drain(self, childFD: int = 0, nbytes: int | None = None) -> None:
+        """The child reads *nbytes* (all, by default) of what waits on
+        *childFD*, and goes on reading everything afterwards."""
+        self.flush()
+        writer = self._writer(childFD)
+        writer.stalled = nbytes is not None and nbytes < writer.buffered
+        writer.drain(nbytes)
+        self.flush()
+
+    def flush(self) -> None:
+        """Deliver what transport calls set off and the real transport would
+        deliver from its tasks: lost fds, held output, a pull producer's turn,
+        a SIGKILLed child's end."""
+        while self._later:
+            self._later.popleft()()
+
+    # --- what a test inspects ------------------------------------------------
+
+    def value(self, childFD: int = 0) -> bytes:
+        """The bytes the child has read on *childFD* (fd 0 by default)."""
+        return bytes(self._writer(childFD).received)
+
+    def clear(self, childFD: int = 0) -> None:
+        """Forget the bytes the child has read on *childFD*."""
+        self._writer(childFD).received.clear()
+
+    @property
+    def producer(self) -> IProducer | None:
+        """The registered producer, or ``None``."""
+        stdin = self._writers.get(0)
+        return stdin.producer if stdin is not None else None
+
+    @property
+    def streaming(self) -> bool | None:
+        """Whether the registered producer is streaming; ``None`` without one."""
+        stdin = self._writers.get(0)
+        if stdin is None or stdin.producer is None:
+            return None
+        return stdin.streaming
+
+    # --- the contract ------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Write *data* to fd 0 (see `value`); dropped once fd 0 is closed."""
+        self.writeToChild(0, data)
+
+    def writeSequence(self, seq: Iterable[bytes]) -> None:
+        """Write each bytes object of *seq* to fd 0, in order."""
+        self.writeToChild(0, join_sequence(seq))
+
+    def writeToChild(self, childFD: int, data: bytes) -> None:
+        """Write *data* to the child's *childFD*, a ``"w"`` fd."""
+        checked = as_bytes(data)
+        writer = self._writers.get(childFD)
+        if writer is None:
+            raise not_a_write_fd(childFD, self._writers)
+        writer.write(checked)
+
+    def closeChildFD(self, childFD: int) -> None:
+        """Close the parent's end of *childFD* (a write end after its data)."""
+        if childFD in self._passed:
+            return
+        if childFD not in {*self._writers, *self._readable}:
+            raise not_a_child_fd(
+                childFD, {*self._writers, *self._readable, *self._passed}
+            )
+        self._close(childFD)
+
+    def closeStdin(self) -> None:
+        """Close fd 0 after pending data (a terminal: send end-of-file)."""
+        self._close(0)
+
+    def closeStdout(self) -> None:
+        """Close the parent's end of fd 1."""
+        self._close(1)
+
+    def closeStderr(self) -> None:
+        """Close the parent's end of fd 2."""
+        self._close(2)
+
+    def loseConnection(self) -> None:
+        """Close stdin, stdout and stderr."""
+        self.disconnecting = True
+        for fd in (0, 1, 2):
+            self._close(fd)
+
+    def signalProcess(self, signalID: str | int | signal.Signals) -> None:
+        """Record the signal; SIGKILL also ends the fake child (later)."""
+        signum = parse_signal(signalID)
+        if self._status is not None:
+            raise ProcessExitedAlready("the fake child has exited already")
+        self.signals.append(signalID)
+        handler = self._signal_handler
+        if handler is not None and handler(signum):
+            return
+        if signum == signal.SIGKILL:
+            self._defer(self._killed)
+
+    def getHost(self) -> ProcessAddress:
+        """A `ProcessAddress`."""
+        return ProcessAddress()
+
+    def getPeer(self) -> ProcessAddress:
+        """A `ProcessAddress`."""
+        return ProcessAddress()
+
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        """Let *producer* feed fd 0, with the real transport's flow control."""
+        stdin = self._writers.get(0)
+        if stdin is not None and stdin.producer is not None:
+            raise producer_registered(stdin.producer)
+        if stdin is None or stdin.done:
+            producer.stopProducing()
+            return
+        stdin.producer, stdin.streaming = producer, bool(streaming)
+        stdin.producer_paused = False
+        if not streaming:
+            producer.resumeProducing()
+        elif stdin.buffered > stdin.high_water:
+            stdin.producer_paused = True
+            producer.pauseProducing()  # type: ignore[attr-defined]  # streaming
+
+    def unregisterProducer(self) -> None:
+        """Forget the registered producer, if any."""
+        stdin = self._writers.get(0)
+        if stdin is not None:
+            stdin.producer = None
+            stdin.producer_paused = False
+
+    def pauseProducing(self) -> None:
+        """Hold the child's output (see `deliver`)."""
+        self._reading_paused.update(self._readable)
+        self._reading_changed = trio.Event()
+
+    def resumeProducing(self) -> None:
+        """Deliver held output (later) and what comes."""
+        self._reading_paused.clear()
+        self._defer(self._release_held)
+
+    def stopProducing(self) -> None:
+        """Close everything, as `loseConnection`."""
+        self.loseConnection()
+
+    # --- Trio-native additions ---------------------------------------------
+
+    @property
+    def returncode(self) -> int | None:
+        """``None`` until `exit`; then the code, or ``-signum``."""
+        return None if self._status is None else os.waitstatus_to_exitcode(self._status)
+
+    async def wait(self) -> int:
+        """Wait until the fake child exits; return `returncode`."""
+        self.flush()
+        await self._exited.wait()
+        returncode = self.returncode
+        assert returncode is not None
+        return returncode
+
+    async def stop(self, kill_after: float | None = None) -> int:
+        """SIGTERM, then SIGKILL after *kill_after* seconds (Trio's clock, so
+        ``autojump_clock`` skips the wait); return `returncode`."""
+        grace = self._kill_after if kill_after is None else check_kill_after(kill_after)
+        if self._status is None:
+            self.signalProcess("TERM")
+            self.flush()
+            with trio.move_on_after(grace):
+                await self._exited.wait()
+            if self._status is None:
+                self.signalProcess("KILL")
+        return await self.wait()
+
+    @property
+    def stdin(self) -> StdinStream | None:
+        """fd 0 as a `trio.abc.SendStream`, sharing `write`'s queue."""
+        if self._stdin is None and 0 in self._writers:
+            self._stdin = StdinStream._create(self._writers[0])  # type: ignore[arg-type]
+        return self._stdin
+
+    @property
+    def stdout(self) -> trio.abc.ReceiveStream | None:
+        """fd 1 as a stream, in stream mode."""
+        return self._streams.get(1)
+
+    @property
+    def stderr(self) -> trio.abc.ReceiveStream | None:
+        """fd 2 as a stream, in stream mode."""
+        return self._streams.get(2)
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Record the window size (a pty fake only), as `window_size`."""
+        if not self._terminal:
+            raise io.UnsupportedOperation(
+                "resize() needs a pseudo-terminal: spawn(..., pty=True)"
+            )
+        for n in (rows, cols):
+            if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= 0xFFFF:
+                raise ValueError(f"rows and cols must be from 1 to 65535, not {n!r}")
+        if 1 not in self._open:
+            raise trio.ClosedResourceError("the pseudo-terminal is closed")
+        self.window_size = (rows, cols)
+
+    def statistics(self) -> TransportStatistics:
+        """The flow state now, as the real transport reports it."""
+        fds: dict[int, FDStatistics] = {}
+        for fd, writer in self._writers.items():
+            fds[fd] = FDStatistics(
+                fd,
+                "w",
+                writer.buffered,
+                writer.buffered >= writer.high_water,
+                writer.done,
+            )
+        for fd in self._readable - fds.keys():
+            stream = self._streams.get(fd)
+            buffered = stream._size if stream is not None else 0
+            closed = fd in self.closedChildFDs or fd not in self._open
+            fds[fd] = FDStatistics(
+                fd, "r", buffered, fd in self._reading_paused, closed
+            )
+        stdin = self._writers.get(0)
+        producer: Literal["streaming", "pull"] | None = None
+        if stdin is not None and stdin.producer is not None:
+            producer = "streaming" if stdin.streaming else "pull"
+        return TransportStatistics(
+            fds=MappingProxyType(fds),
+            producer=producer,
+            producer_paused=stdin is not None and stdin.producer_paused,
+            high_water=stdin.high_water if stdin is not None else 0,
+            low_water=stdin.low_water if stdin is not None else 0,
+        )
+
+    # --- what stream mode needs (see trioproc._streams.StreamProtocol) -----
+
+    def _output_fds(self) -> list[int]:
+        return sorted(self._readable)
+
+    def _pause_reading(self, fd: int) -> None:
+        if fd not in self._reading_paused:
+            self._reading_paused.add(fd)
+            self._reading_changed = trio.Event()
+
+    def _resume_reading(self, fd: int) -> None:
+        if fd in self._reading_paused:
+            self._reading_paused.discard(fd)
+            self._defer(self._release_held)
+
+    # --- what a scripted child needs (trioproc.testing's fake spawn) -------
+
+    def _defer(self, action: Callable[[], None]) -> None:
+        """Queue what the real transport would do later, from a task."""
+        self._later.append(action)
+        self._work.set()
+
+    async def _kernel(self) -> None:
+        """Deliver deferred work as it comes, until the child has ended: what
+        the real transport's tasks do, for a fake that a script plays."""
+        while self._status is None or self._open:
+            self.flush()
+            if self._status is not None and not self._open:
+                break
+            self._work = trio.Event()
+            if not self._later:
+                await self._work.wait()
+        await trio.lowlevel.checkpoint()
+
+    async def _until_reading(self, fd: int) -> None:
+        """Return once the parent reads *fd* (a child blocks on a full pipe)."""
+        while fd in self._reading_paused and fd not in self.closedChildFDs:
+            await self._reading_changed.wait()
+        await trio.lowlevel.checkpoint()
+
+    async def _until_lost(self, fd: int) -> None:
+        """Return once *fd* is lost (for fd 0: the child read end of file)."""
+        self.flush()
+        await self._fd_lost[fd].wait()
+
+    # --- internals ---------------------------------------------------------
+
+    def _writer(self, fd: int) -> _FakeWriter:
+        writer = self._writers.get(fd)
+        if writer is None:
+            raise not_a_write_fd(fd, self._writers)
+        return writer
+
+    def _close(self, fd: int) -> None:
+        writer = self._writers.get(fd)
+        if writer is not None:
+            if not writer.done:
+                self.closedChildFDs.add(fd)
+                writer.close()
+        elif fd in self._readable and fd not in self.closedChildFDs:
+            self.closedChildFDs.add(fd)
+            self._held = deque(item for item in self._held if item[0] != fd)
+            if fd in self._open:
+                self._defer(lambda: self._lose(fd))
+
+    def _lose(self, fd: int, *, broken: bool = False) -> None:
+        if fd not in self._open:
+            return
+        self._open.discard(fd)
+        self._fd_lost[fd].set()
+        writer = self._writers.get(fd)
+        if writer is not None:
+            writer.end(broken)
+        self._call(self._protocol.childConnectionLost, fd)
+        self._maybe_end()
+
+    def _release_held(self) -> None:
+        kept: deque[tuple[int, bytes]] = deque()
+        while self._held:
+            fd, data = self._held.popleft()
+            if fd in self._reading_paused or any(other == fd for other, _ in kept):
+                kept.append((fd, data))
+            else:
+                self._call(self._protocol.childDataReceived, fd, data)
+        self._held = kept
+        self._reading_changed.set()
+
+    def _killed(self) -> None:
+        if self._status is None:
+            self.exit(signal=signal.SIGKILL)
+
+    def _maybe_end(self) -> None:
+        if self._reason is None or self._open or self._ended:
+            return
+        self._ended = True
+        self._call(self._protocol.processEnded, self._reason)
+
+    def _call(self, callback: Any, *args: Any) -> None:
+        if self._failed:
+            return
+        try:
+            callback(*args)
+        except BaseException:
+            self._failed = True
+            raise
