@@ -32,6 +32,7 @@ def test_every_example_has_a_test() -> None:
         "pipeline.py",
         "protocol_echo.py",
         "pty_shell.py",
+        "supervise.py",
         "test_with_fake_spawn.py",
     }
     assert {path.name for path in EXAMPLES.glob("*.py")} <= tested
@@ -138,6 +139,42 @@ def test_the_fake_spawn_example_runs_where_only_trioproc_is_installed(
     assert "3 passed" in result.stdout
 
 
+def test_supervise_restarts_the_worker_with_growing_backoff() -> None:
+    """api becomes ready by its line, the worker is restarted after 0.5 s
+    then 1 s, the task ticks, and the end stops everything."""
+    out = run_example("supervise.py", "5").stdout
+    assert "supervisor: api is ready" in out
+    assert "supervisor: worker: restarting in 0.50s" in out
+    assert "supervisor: worker: restarting in 1.00s" in out
+    assert "clock |  1.0s" in out
+    assert out.rstrip().endswith("all children stopped")
+
+
+def test_supervise_stops_cleanly_on_control_c() -> None:
+    """Ctrl-C: every child is stopped and reaped before the program exits."""
+    demo = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "supervise.py")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        pids = []
+        for line in demo.stdout:
+            if " started (pid " in line:
+                pids.append(int(line.rsplit(" ", 1)[1].rstrip(")\n")))
+            if "clock is ready" in line:
+                break
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=30)
+    finally:
+        demo.kill()
+        demo.wait()
+    assert "interrupted: all children stopped" in out
+    assert len(pids) == 2
+    assert all(wait_gone(pid, 5) for pid in pids)
+
+
 def test_protocol_echo_runs_a_twisted_style_protocol() -> None:
     """Each line is echoed in turn, stdin closes, and the end is reported."""
     result = run_example("protocol_echo.py", "alpha", "beta")
@@ -154,6 +191,7 @@ def test_protocol_echo_runs_a_twisted_style_protocol() -> None:
         "pipeline.py",
         "protocol_echo.py",
         "pty_shell.py",
+        "supervise.py",
         "test_with_fake_spawn.py",
     ],
 )

@@ -7,12 +7,16 @@ streams; `run` runs one to completion. See the README for a tour.
 
 from __future__ import annotations
 
+import logging as _logging
+
 from ._contract import ProcessAddress as ProcessAddress
 from ._errors import (
+    ChildNotReady as ChildNotReady,
     ProcessDone as ProcessDone,
     ProcessEnded as ProcessEnded,
     ProcessExitedAlready as ProcessExitedAlready,
     ProcessTerminated as ProcessTerminated,
+    RestartIntensityExceeded as RestartIntensityExceeded,
 )
 from ._interfaces import (
     IProcessProtocol as IProcessProtocol,
@@ -20,6 +24,7 @@ from ._interfaces import (
     IProducer as IProducer,
     IPushProducer as IPushProducer,
 )
+from ._policy import Backoff as Backoff
 from ._protocol import ProcessProtocol as ProcessProtocol
 from ._run import run as run
 from ._spawn import Spawn as Spawn, spawn as spawn
@@ -28,11 +33,23 @@ from ._statistics import (
     TransportStatistics as TransportStatistics,
 )
 from ._streams import OutputStream as OutputStream, StdinStream as StdinStream
+from ._supervisor import (
+    ChildSpec as ChildSpec,
+    SupervisedChild as SupervisedChild,
+    Supervisor as Supervisor,
+    SupervisorEvent as SupervisorEvent,
+    print_lines as print_lines,
+    ready_on_output as ready_on_output,
+    ready_on_port as ready_on_port,
+)
 from ._transport import ProcessTransport as ProcessTransport
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Backoff",
+    "ChildNotReady",
+    "ChildSpec",
     "FDStatistics",
     "IProcessProtocol",
     "IProcessTransport",
@@ -46,12 +63,23 @@ __all__ = [
     "ProcessProtocol",
     "ProcessTerminated",
     "ProcessTransport",
+    "RestartIntensityExceeded",
     "Spawn",
     "StdinStream",
+    "SupervisedChild",
+    "Supervisor",
+    "SupervisorEvent",
     "TransportStatistics",
+    "print_lines",
+    "ready_on_output",
+    "ready_on_port",
     "run",
     "spawn",
 ]
+
+# A library logs, and leaves showing the log to the application (the logging
+# HOWTO's advice): without this, warnings would reach stderr unasked.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 # Public names report where users find them, not the private module they
 # live in: tracebacks, reprs and docs then point at ``trioproc``.

@@ -12,10 +12,12 @@ import os
 import signal as _signal
 
 __all__ = [
+    "ChildNotReady",
     "ProcessDone",
     "ProcessEnded",
     "ProcessExitedAlready",
     "ProcessTerminated",
+    "RestartIntensityExceeded",
 ]
 
 
@@ -103,3 +105,24 @@ class ProcessExitedAlready(ProcessLookupError):
     A reaped pid may already belong to another process; sending it a signal
     could hit a stranger, so trioproc refuses.
     """
+
+
+class RestartIntensityExceeded(RuntimeError):
+    """A supervisor's children failed more often than its restart intensity
+    allows (more than ``max_restarts`` restarts within ``max_seconds``): it
+    stopped them all and gave up."""
+
+
+class ChildNotReady(RuntimeError):
+    """A supervised child did not become ready: it exited first, or its
+    ``ready_timeout`` passed. It has been stopped.
+
+    Attributes:
+      name: the child's name.
+      returncode: how it ended, if it exited by itself; else ``None``.
+    """
+
+    def __init__(self, message: str, name: str, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.returncode = returncode

@@ -1,0 +1,845 @@
+"""`Supervisor`: fleets of children -- processes, tasks, nested supervisors --
+restarted by Erlang/OTP's rules, brought up in order, stopped completely.
+
+The rules themselves live in `trioproc._policy` (pure, tested without
+processes); this module carries them out with Trio.
+
+Structure: the children live in an inner nursery hosted under a shielded
+scope, so that cancelling the user's block (a cancellation from outside, or
+the supervisor giving up) does not stop them all at once: leaving the block
+runs an orderly shutdown -- reverse start order or all together, each child
+with SIGTERM to its process group and SIGKILL after its own ``kill_after``,
+everything under one overall deadline -- and only then closes the nursery.
+
+Each life of a child is one task (`Supervisor._life`): it starts the child,
+reports it started, waits for its end, and if nobody asked for that end,
+asks the policy what to do and does it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+import re
+import signal
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
+
+import attrs
+import trio
+
+from ._errors import ChildNotReady, ProcessEnded, RestartIntensityExceeded
+from ._options import SpawnOptions, StrOrBytesPath
+from ._policy import (
+    RESTART_TYPES,
+    STRATEGIES,
+    Backoff,
+    GiveUp,
+    NoRestart,
+    Restart,
+    RestartPolicy,
+    RestartType,
+    Strategy,
+    check_seconds,
+)
+from ._protocol import ProcessProtocol
+from ._spawn import _one_error, _reraise, spawn
+
+if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
+    from exceptiongroup import (  # type: ignore[import-not-found,unused-ignore]
+        BaseExceptionGroup,
+    )
+
+if TYPE_CHECKING:
+    from ._transport import ProcessTransport
+
+__all__ = [
+    "ChildSpec",
+    "SupervisedChild",
+    "Supervisor",
+    "SupervisorEvent",
+    "print_lines",
+    "ready_on_output",
+    "ready_on_port",
+]
+
+logger: Final = logging.getLogger("trioproc.supervisor")
+
+ReadyCheck: TypeAlias = "Callable[[SupervisedChild], Awaitable[object]]"
+OutputSink: TypeAlias = "Callable[[str, int, bytes], object]"
+EventSink: TypeAlias = "Callable[[SupervisorEvent], object]"
+EventKind: TypeAlias = Literal[
+    "started", "ready", "exited", "restarting", "stopped", "gave_up"
+]
+
+# A line longer than this is delivered in pieces: memory stays bounded.
+_MAX_LINE: Final = 1 << 16
+_RECENT_LINES: Final = 256
+_LEVELS: Final = {"exited": logging.WARNING, "gave_up": logging.ERROR}
+
+
+def print_lines(name: str, fd: int, line: bytes) -> None:
+    """The default output sink: ``name | line`` on stdout (``name ! line``
+    for stderr)."""
+    mark = "|" if fd == 1 else "!"
+    sys.stdout.write(f"{name} {mark} {line.decode(errors='replace')}\n")
+    sys.stdout.flush()
+
+
+def ready_on_output(pattern: bytes | str | re.Pattern[bytes]) -> ReadyCheck:
+    """Ready once the child prints a line (stdout or stderr) matching *pattern*."""
+    regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+
+    async def check(child: SupervisedChild) -> None:
+        await child.wait_for_output(regex)
+
+    check.__qualname__ = f"ready_on_output({regex.pattern!r})"
+    return check
+
+
+def ready_on_port(
+    port: int, host: str = "127.0.0.1", *, every: float = 0.05
+) -> ReadyCheck:
+    """Ready once a TCP connection to *host*:*port* succeeds (tried every
+    *every* seconds)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"port must be from 1 to 65535, not {port!r}")
+
+    async def check(child: SupervisedChild) -> None:
+        while True:
+            try:
+                stream = await trio.open_tcp_stream(host, port)
+            except OSError:
+                await trio.sleep(every)
+                continue
+            await stream.aclose()
+            return
+
+    check.__qualname__ = f"ready_on_port({port})"
+    return check
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ChildSpec:
+    """What to supervise, and how.
+
+    Exactly one of *argv* (a process) or *task* (an async function, called
+    with no arguments, or with ``task_status`` if it takes one -- then it is
+    running once it calls ``task_status.started()``, as with
+    ``nursery.start``) must be given. A task that raises has failed; one
+    that returns has exited normally.
+
+    Args:
+      name: unique within its supervisor.
+      restart: ``"permanent"`` (always restarted), ``"transient"`` (only
+        after a failure) or ``"temporary"`` (never).
+      ready: an async check the child must pass before it counts as started
+        (`ready_on_output`, `ready_on_port`, or any ``async def
+        check(child)``); ``None``: running is ready.
+      ready_timeout: seconds the check may take; then the child is stopped
+        and counts as failed.
+      kill_after: seconds between SIGTERM and SIGKILL when stopping it.
+      backoff: the waits between its restarts (`Backoff`).
+      env, cwd, executable, uid, gid, new_session: as for ``spawn()``;
+        children lead their own session by default, so stopping one stops its
+        own children too.
+    """
+
+    name: str = attrs.field(kw_only=False)
+    argv: Sequence[StrOrBytesPath] | None = None
+    task: Callable[..., Awaitable[object]] | None = None
+    restart: RestartType = "permanent"
+    ready: ReadyCheck | None = None
+    ready_timeout: float = 10.0
+    kill_after: float = 5.0
+    backoff: Backoff = attrs.field(factory=Backoff)
+    env: Mapping[str, str] | None = None
+    cwd: StrOrBytesPath | None = None
+    executable: StrOrBytesPath | None = None
+    uid: int | str | None = None
+    gid: int | str | None = None
+    new_session: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty str, not {self.name!r}")
+        if (self.argv is None) == (self.task is None):
+            raise TypeError(
+                f"ChildSpec {self.name!r}: give exactly one of argv= or task="
+            )
+        if self.restart not in RESTART_TYPES:
+            raise ValueError(
+                f"restart must be one of {RESTART_TYPES}, not {self.restart!r}"
+            )
+        if self.task is not None and not callable(self.task):
+            raise TypeError(f"task must be an async function, not {self.task!r}")
+        if self.ready is not None and not callable(self.ready):
+            raise TypeError(f"ready must be an async callable, not {self.ready!r}")
+        if not isinstance(self.backoff, Backoff):
+            raise TypeError(f"backoff must be a trioproc.Backoff, not {self.backoff!r}")
+        check_seconds("ready_timeout", self.ready_timeout)
+        if self.argv is not None:
+            self.spawn_options()  # bad spawn() arguments fail here, not later
+
+    def spawn_options(self) -> SpawnOptions:
+        """The checked ``spawn()`` arguments of a process child."""
+        assert self.argv is not None
+        return SpawnOptions.check(
+            self.argv,
+            executable=self.executable,
+            env=self.env,
+            cwd=self.cwd,
+            uid=self.uid,
+            gid=self.gid,
+            new_session=self.new_session,
+            kill_after=self.kill_after,
+        )
+
+
+@final
+@attrs.frozen
+class SupervisorEvent:
+    """Something that happened to a supervised child (or the supervisor).
+
+    Attributes:
+      kind: ``"started"``, ``"ready"``, ``"exited"`` (by itself),
+        ``"restarting"``, ``"stopped"`` (by the supervisor) or ``"gave_up"``.
+      name: the child's name (the first child's that failed, for
+        ``"gave_up"``).
+      pid: its pid, for a process.
+      returncode: for ``"exited"``: the exit code or ``-signum``; ``0`` for a
+        task that returned.
+      error: for ``"exited"`` of a task that raised: the exception's repr.
+      delay: for ``"restarting"``: seconds before the restart.
+      restarts: how many times the child was restarted before.
+      message: the event as one line of text.
+    """
+
+    kind: EventKind
+    name: str
+    pid: int | None = None
+    returncode: int | None = None
+    error: str | None = None
+    delay: float | None = None
+    restarts: int = 0
+    message: str = ""
+
+
+@final
+class SupervisedChild:
+    """A supervised child across its lives (``supervisor.child(name)``).
+
+    Attributes:
+      name: its name.
+      spec: its `ChildSpec`.
+      restarts: how many times it was restarted.
+      returncode: how its last life ended (``None`` before the first end).
+    """
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.restarts = 0
+        self.returncode: int | None = None
+        self._transport: ProcessTransport | None = None
+        self._running = False
+        self._ready = False
+        self._stopping = False
+        self._bringing_up = False
+        self._last_pid: int | None = None
+        self._pending_restart: trio.CancelScope | None = None
+        self._scope: trio.CancelScope | None = None
+        self._ended = trio.Event()
+        self._ended.set()
+        self._output: list[tuple[re.Pattern[bytes], trio.Event, list[bytes]]] = []
+        # The current life's latest lines, for a ready check that starts late.
+        self._recent: deque[bytes] = deque(maxlen=_RECENT_LINES)
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "down"
+        return (
+            f"<SupervisedChild {self.name!r} {state}, pid {self.pid}, "
+            f"{self.restarts} restarts>"
+        )
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of its current life (a process child), else ``None``."""
+        return self._transport.pid if self._transport is not None else None
+
+    @property
+    def running(self) -> bool:
+        """Whether a life of it is running now."""
+        return self._running
+
+    @property
+    def ready(self) -> bool:
+        """Whether its current life passed its ready check."""
+        return self._ready
+
+    @property
+    def transport(self) -> ProcessTransport | None:
+        """The transport of its current life (a process child), else ``None``."""
+        return self._transport
+
+    async def wait_for_output(self, pattern: bytes | str | re.Pattern[bytes]) -> bytes:
+        """Wait for a line of its current life's output matching *pattern*;
+        return it. Lines written before the call count too (the latest
+        hundreds of them), so a child that prints before anyone asks is
+        still seen."""
+        regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        for line in self._recent:
+            if regex.search(line):
+                await trio.lowlevel.checkpoint()
+                return line
+        found = trio.Event()
+        result: list[bytes] = []
+        self._output.append((regex, found, result))
+        try:
+            await found.wait()
+        finally:
+            with contextlib.suppress(ValueError):
+                self._output.remove((regex, found, result))
+        return result[0]
+
+    def _line(self, line: bytes) -> None:
+        self._recent.append(line)
+        for regex, found, result in list(self._output):
+            if not found.is_set() and regex.search(line):
+                result.append(line)
+                found.set()
+
+
+class _Lines(ProcessProtocol):
+    """Cuts a child's output into lines for its sink and its ready checks."""
+
+    def __init__(self, child: SupervisedChild, sink: OutputSink | None) -> None:
+        self.child, self.sink = child, sink
+        self.partial: dict[int, bytes] = {}
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        buffered = self.partial.pop(childFD, b"") + data
+        *lines, rest = buffered.split(b"\n")
+        for line in lines:
+            self._deliver(childFD, line)
+        while len(rest) > _MAX_LINE:  # no newline yet: keep the memory bounded
+            self._deliver(childFD, rest[:_MAX_LINE])
+            rest = rest[_MAX_LINE:]
+        if rest:
+            self.partial[childFD] = rest
+
+    def childConnectionLost(self, childFD: int) -> None:
+        rest = self.partial.pop(childFD, b"")
+        if rest:
+            self._deliver(childFD, rest)
+
+    def _deliver(self, fd: int, line: bytes) -> None:
+        line = line.removesuffix(b"\r")
+        for start in range(0, max(len(line), 1), _MAX_LINE):
+            piece = line[start : start + _MAX_LINE]
+            if self.sink is not None:
+                self.sink(self.child.name, fd, piece)
+            self.child._line(piece)
+
+
+def _takes_task_status(task: Callable[..., Any]) -> bool:
+    try:
+        return "task_status" in inspect.signature(task).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without one
+        return False
+
+
+@final
+class Supervisor:
+    """Supervise children by Erlang/OTP's rules, in an ``async with`` block.
+
+    ::
+
+        async with trioproc.Supervisor("one_for_one", max_restarts=3) as sup:
+            await sup.start(trioproc.ChildSpec("web", argv=[...],
+                            ready=trioproc.ready_on_port(8000)))
+            await trio.sleep_forever()
+
+    Args:
+      strategy: ``"one_for_one"``, ``"one_for_all"`` or ``"rest_for_one"``.
+      max_restarts, max_seconds: more restarts than *max_restarts* within
+        *max_seconds* and the supervisor stops everything and raises
+        `RestartIntensityExceeded` out of the block.
+      shutdown: ``"reverse"`` stops children in reverse start order, one at a
+        time; ``"parallel"`` stops them all at once.
+      shutdown_timeout: the deadline for the whole shutdown; children still
+        running then are killed (SIGKILL to their process groups).
+      on_output: ``(name, fd, line)`` for each line a process child writes;
+        by default `print_lines`; ``None`` discards. Ready checks on output
+        work either way.
+      on_event: called with each `SupervisorEvent`; every event is also
+        logged on the ``trioproc.supervisor`` logger.
+
+    Leaving the block (normally, by an exception, or by a cancellation)
+    stops every child; the block returns only when every process is reaped.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy = "one_for_one",
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        *,
+        shutdown: Literal["reverse", "parallel"] = "reverse",
+        shutdown_timeout: float = 60.0,
+        on_output: OutputSink | None = print_lines,
+        on_event: EventSink | None = None,
+    ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
+        if shutdown not in ("reverse", "parallel"):
+            raise ValueError(
+                f"shutdown must be 'reverse' or 'parallel', not {shutdown!r}"
+            )
+        self._policy = RestartPolicy(strategy, max_restarts, max_seconds)
+        self._shutdown_order = shutdown
+        self._shutdown_timeout = check_seconds("shutdown_timeout", shutdown_timeout)
+        self._on_output = on_output
+        self._on_event = on_event
+        self._children: dict[str, SupervisedChild] = {}
+        self._pending: set[trio.CancelScope] = set()
+        self._group_lock = trio.Lock()
+        self._gave_up: RestartIntensityExceeded | None = None
+        self._closing = False
+        self._manager: Any = None
+        self._outer: trio.Nursery | None = None
+        self._inner: trio.Nursery | None = None
+        self._host_scope: trio.CancelScope | None = None
+
+    # --- the block -----------------------------------------------------------
+
+    async def __aenter__(self) -> Supervisor:
+        if self._manager is not None:
+            raise RuntimeError("this Supervisor was already entered")
+        self._manager = trio.open_nursery()
+        self._outer = await self._manager.__aenter__()
+        try:
+            self._inner = await self._outer.start(self._host)
+        except BaseException as exc:
+            await self._manager.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def _host(self, task_status: trio.TaskStatus[trio.Nursery]) -> None:
+        # Shielded: only an orderly shutdown stops the children, never the
+        # cancellation of the block around them.
+        with trio.CancelScope(shield=True) as self._host_scope:
+            async with trio.open_nursery() as inner:
+                task_status.started(inner)
+                await trio.sleep_forever()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        manager = self._manager
+        with trio.CancelScope(shield=True):
+            await self._shutdown()
+        assert self._host_scope is not None
+        self._host_scope.cancel()
+        gave_up = self._gave_up
+        try:
+            suppressed = bool(await manager.__aexit__(exc_type, exc, tb))
+        except BaseExceptionGroup as group:
+            single = _one_error(group)
+            if gave_up is not None and (
+                single is None or isinstance(single, trio.Cancelled)
+            ):
+                raise gave_up from group
+            if single is None:
+                raise
+            if single is exc:
+                return False
+            _reraise(single)
+        except trio.Cancelled as cancelled:
+            if gave_up is not None:
+                raise gave_up from cancelled
+            raise
+        if gave_up is not None:
+            raise gave_up
+        return suppressed
+
+    # --- public operations ---------------------------------------------------
+
+    async def start(self, spec: ChildSpec) -> SupervisedChild:
+        """Start supervising *spec*; return once it runs and, with
+        ``spec.ready``, once it is ready.
+
+        Raises:
+          ValueError: a child of that name is supervised already.
+          ChildNotReady: it exited before it was ready, or its
+            ``ready_timeout`` passed; it has been stopped and is not
+            supervised.
+          OSError: the program could not be started.
+
+        Cancellation: a child half-started is stopped.
+        """
+        if not isinstance(spec, ChildSpec):
+            raise TypeError(f"start() takes a ChildSpec, not {spec!r}")
+        if self._inner is None or self._closing:
+            raise RuntimeError("start() needs the supervisor's async with block")
+        old = self._children.get(spec.name)
+        if old is not None and (old.running or spec.name in self._policy.order):
+            raise ValueError(f"a child named {spec.name!r} is supervised already")
+        child = SupervisedChild(spec)
+        self._children[spec.name] = child
+        self._policy.add(spec.name, spec.restart, spec.backoff)
+        try:
+            await self._bring_up(child)
+        except BaseException:
+            self._policy.remove(spec.name)
+            del self._children[spec.name]
+            raise
+        return child
+
+    def child(self, name: str) -> SupervisedChild:
+        """The child called *name*.
+
+        Raises:
+          KeyError: no such child.
+        """
+        try:
+            return self._children[name]
+        except KeyError:
+            raise KeyError(f"no supervised child named {name!r}") from None
+
+    @property
+    def children(self) -> list[SupervisedChild]:
+        """Every child, in start order."""
+        return list(self._children.values())
+
+    async def stop(self, name: str) -> None:
+        """Stop *name* for good (SIGTERM, SIGKILL after its kill_after); it is
+        not restarted (a restart waiting in its backoff is dropped), and
+        `start` may start a new one under that name."""
+        child = self.child(name)
+        self._policy.remove(name)
+        self._drop_pending_restart(child)
+        await self._stop(child)
+
+    async def restart(self, name: str) -> None:
+        """Stop *name* and start it again (waiting until it is ready).
+
+        This restart is asked for: it counts in ``child.restarts`` but not
+        against the restart intensity.
+        """
+        child = self.child(name)
+        if name not in self._policy.order:
+            self._policy.add(name, child.spec.restart, child.spec.backoff)
+        self._drop_pending_restart(child)
+        await self._stop(child)
+        child.restarts += 1
+        await self._bring_up(child)
+
+    def _drop_pending_restart(self, child: SupervisedChild) -> None:
+        if child._pending_restart is not None:
+            child._pending_restart.cancel()
+            child._pending_restart = None
+
+    # --- lives of children -----------------------------------------------
+
+    async def _bring_up(self, child: SupervisedChild) -> None:
+        """Start a life of *child* and wait until it is ready.
+
+        A child that ends before it is ready is this call's to report (as
+        `ChildNotReady`), not its life's: the life does not ask the policy.
+        """
+        assert self._inner is not None
+        if child._scope is not None:
+            return  # alive already: never two lives at once
+        child._bringing_up = True
+        try:
+            await self._inner.start(self._life, child)
+            await self._until_ready(child)
+        finally:
+            child._bringing_up = False
+        if child._ended.is_set():
+            # Ready, then ended before we got here: an ordinary end, which
+            # its life left to us.
+            self._inner.start_soon(self._after_end, child, child.returncode)
+            return
+        child._ready = True
+        self._emit("ready", child)
+
+    async def _until_ready(self, child: SupervisedChild) -> None:
+        """Run the child's ready check, racing its end and its ready_timeout."""
+        check = child.spec.ready
+        if check is None:
+            await trio.lowlevel.checkpoint()
+            return
+        ended = child._ended
+        outcome: list[str] = []
+        with trio.move_on_after(child.spec.ready_timeout):
+            async with trio.open_nursery() as race:
+
+                async def ready() -> None:
+                    await check(child)
+                    outcome.append("ready")
+                    race.cancel_scope.cancel()
+
+                async def exited() -> None:
+                    await ended.wait()
+                    outcome.append("exited")
+                    race.cancel_scope.cancel()
+
+                race.start_soon(ready)
+                race.start_soon(exited)
+        if outcome[:1] == ["ready"]:
+            return
+        if outcome[:1] == ["exited"]:
+            code = child.returncode
+            raise ChildNotReady(
+                f"{child.name} exited ({code}) before it was ready", child.name, code
+            )
+        await self._stop(child)
+        raise ChildNotReady(
+            f"{child.name} was not ready within {child.spec.ready_timeout:g}s",
+            child.name,
+        )
+
+    async def _life(
+        self, child: SupervisedChild, task_status: trio.TaskStatus[None]
+    ) -> None:
+        """One life of *child*: start, report started, wait for the end, act."""
+        spec = child.spec
+        child._ended = trio.Event()
+        child._transport = None
+        child._recent.clear()
+        child._stopping = child._ready = False
+        child._scope = scope = trio.CancelScope()
+        returncode: int | None = None
+        error: BaseException | None = None
+        started = False
+        try:
+            with scope:
+                if spec.argv is not None:
+                    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+                    try:
+                        block = spawn(
+                            spec.argv,
+                            _Lines(child, self._on_output),
+                            executable=spec.executable,
+                            env=spec.env,
+                            cwd=spec.cwd,
+                            child_fds={0: null, 1: "r", 2: "r"},
+                            uid=spec.uid,
+                            gid=spec.gid,
+                            new_session=spec.new_session,
+                            kill_after=spec.kill_after,
+                        )
+                        async with block as transport:
+                            os.close(null)
+                            null = -1
+                            child._transport = transport
+                            child._last_pid = transport.pid
+                            started = self._running(child)
+                            task_status.started()
+                            await transport.wait()
+                    finally:
+                        if null >= 0:
+                            os.close(null)
+                else:
+                    assert spec.task is not None
+                    try:
+                        async with trio.open_nursery() as nursery:
+                            if _takes_task_status(spec.task):
+                                await nursery.start(spec.task)
+                            else:
+                                nursery.start_soon(spec.task)
+                            started = self._running(child)
+                            task_status.started()
+                        returncode = 0
+                    except BaseExceptionGroup as group:
+                        # A task that raised has failed: keep its own error.
+                        failure = group.subgroup(Exception)
+                        if not started or failure is None or failure != group:
+                            raise
+                        error = _one_error(group) or group
+                        returncode = 1
+        finally:
+            if child._transport is not None:
+                returncode = child._transport.returncode
+            child._running = child._ready = False
+            child.returncode = returncode
+            child._scope = None
+            child._ended.set()
+            stopped = child._stopping or scope.cancelled_caught or self._closing
+            if started and stopped:
+                if child.name in self._policy.order:
+                    self._policy.stopped(child.name)
+                self._emit("stopped", child, returncode=returncode)
+        if started and not stopped:
+            self._emit("exited", child, returncode=returncode, error=error)
+            if child._bringing_up:
+                return  # _bring_up deals with it (ChildNotReady, or _after_end)
+            await self._after_end(child, returncode)
+
+    async def _after_end(self, child: SupervisedChild, returncode: int | None) -> None:
+        """*child* ended by itself: ask the policy, and do what it says."""
+        if child.name not in self._policy.order or self._closing:
+            await trio.lowlevel.checkpoint()
+            return
+        failed = returncode != 0
+        decision = self._policy.exited(child.name, trio.current_time(), failed=failed)
+        await self._act(child, decision)
+
+    def _running(self, child: SupervisedChild) -> bool:
+        child._running = True
+        self._policy.started(child.name, trio.current_time())
+        self._emit("started", child)
+        return True
+
+    async def _act(self, child: SupervisedChild, decision: Any) -> None:
+        """Carry out what the policy decided about *child*'s end."""
+        while True:
+            if isinstance(decision, NoRestart):
+                return
+            if isinstance(decision, GiveUp):
+                self._give_up(child, decision)
+                return
+            assert isinstance(decision, Restart)
+            failed = await self._restart(child, decision)
+            if failed is None:
+                return
+            child, decision = failed
+
+    async def _restart(
+        self, child: SupervisedChild, decision: Restart
+    ) -> tuple[SupervisedChild, Any] | None:
+        """Stop, wait, start; return the next decision if a start failed."""
+        scope = trio.CancelScope()
+        self._pending.add(scope)
+        if not decision.stop:
+            child._pending_restart = scope
+        try:
+            with scope:
+                async with (
+                    self._group_lock if decision.stop else contextlib.nullcontext()
+                ):
+                    self._emit("restarting", child, delay=decision.delay)
+                    for name in decision.stop:
+                        await self._stop(self._children[name])
+                    await trio.sleep(decision.delay)
+                    for name in decision.start:
+                        if name not in self._policy.order:
+                            continue  # stopped for good meanwhile
+                        other = self._children[name]
+                        other.restarts += 1
+                        try:
+                            await self._bring_up(other)
+                        except (ChildNotReady, OSError) as exc:
+                            if not isinstance(exc, ChildNotReady):
+                                self._emit("exited", other, error=exc)
+                            now = trio.current_time()
+                            return other, self._policy.exited(name, now, failed=True)
+        finally:
+            self._pending.discard(scope)
+            if child._pending_restart is scope:
+                child._pending_restart = None
+        return None
+
+    async def _stop(self, child: SupervisedChild) -> None:
+        """End *child*'s current life, if it has one; return once it ended."""
+        if child._scope is not None:
+            child._stopping = True
+            child._scope.cancel()
+        await child._ended.wait()
+
+    def _give_up(self, child: SupervisedChild, decision: GiveUp) -> None:
+        if self._gave_up is not None:
+            return
+        message = (
+            f"{decision.restarts} restarts within {decision.seconds:g}s "
+            f"(last: {child.name}); giving up"
+        )
+        self._gave_up = RestartIntensityExceeded(message)
+        self._emit("gave_up", child, message=message)
+        assert self._outer is not None
+        self._outer.cancel_scope.cancel()
+
+    async def _shutdown(self) -> None:
+        """Stop every child in order, under one deadline; kill the rest."""
+        self._closing = True
+        for scope in list(self._pending):
+            scope.cancel()
+        order = [c for c in self._children.values() if c._scope is not None]
+        with trio.move_on_after(self._shutdown_timeout):
+            if self._shutdown_order == "reverse":
+                for child in reversed(order):
+                    await self._stop(child)
+            else:
+                async with trio.open_nursery() as nursery:
+                    for child in order:
+                        nursery.start_soon(self._stop, child)
+        for child in order:
+            if child._running and child.pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.pid, signal.SIGKILL)
+            await self._stop(child)
+
+    # --- events --------------------------------------------------------------
+
+    def _emit(
+        self,
+        kind: EventKind,
+        child: SupervisedChild,
+        *,
+        returncode: int | None = None,
+        error: BaseException | None = None,
+        delay: float | None = None,
+        message: str = "",
+    ) -> None:
+        pid = child._last_pid if child.spec.argv is not None else None
+        if not message:
+            message = _describe(kind, child, returncode, error, delay)
+        event = SupervisorEvent(
+            kind,
+            child.name,
+            pid=pid,
+            returncode=returncode,
+            error=None if error is None else repr(error),
+            delay=delay,
+            restarts=child.restarts,
+            message=message,
+        )
+        logger.log(_LEVELS.get(kind, logging.INFO), "%s", message)
+        if self._on_event is not None:
+            self._on_event(event)
+
+
+def _describe(
+    kind: str,
+    child: SupervisedChild,
+    returncode: int | None,
+    error: BaseException | None,
+    delay: float | None,
+) -> str:
+    name = child.name
+    if kind == "started":
+        pid = f" (pid {child.pid})" if child.pid is not None else ""
+        return f"{name} started{pid}"
+    if kind == "ready":
+        return f"{name} is ready"
+    if kind == "restarting":
+        return f"{name}: restarting in {delay:.2f}s"
+    if error is not None:
+        return f"{name} failed: {error!r}"
+    if returncode is None:
+        return f"{name} {kind}"
+    if returncode < 0:
+        reason = ProcessEnded(signal=-returncode)
+        return f"{name} {kind}: {reason}"
+    return f"{name} {kind} with exit code {returncode}"
