@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/fan_out.py
+	$(BIN)/trioproc run examples/trioproc.toml --for 8
 
 test: lint typecheck pytest
 
@@ -28,6 +28,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -p no:cacheprovider
+	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 
 clean:

@@ -1,0 +1,262 @@
+"""The ``trioproc`` command: run a Procfile or TOML fleet under a Supervisor.
+
+``trioproc run [FILE]`` starts every process (dependencies first, each ready
+before the next), prints their output prefixed with their names, and on
+Ctrl-C or SIGTERM stops them all in reverse order; a second Ctrl-C kills them
+at once. ``trioproc check [FILE]`` lists every problem in the file.
+
+Exit status: 0 after a clean stop; 1 if the supervisor gave up (restart
+intensity) or a process failed to start; 2 for a bad command line or fleet
+file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO, final
+
+import trio
+
+from . import __version__
+from ._errors import ChildNotReady, RestartIntensityExceeded
+from ._fleet import (
+    DEFAULT_FILES,
+    Fleet,
+    FleetError,
+    ProcessConfig,
+    find_fleet_file,
+    load,
+)
+from ._supervisor import (
+    ChildSpec,
+    ReadyCheck,
+    Supervisor,
+    SupervisorEvent,
+    ready_on_output,
+    ready_on_port,
+)
+
+__all__ = ["main"]
+
+_COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95", "94", "91")
+_SYSTEM = "trioproc"
+
+
+@final
+class Printer:
+    """Writes prefixed lines: ``[time ]name | text``, coloured on a terminal."""
+
+    def __init__(
+        self, names: Sequence[str], out: TextIO, *, colour: bool, timestamps: bool
+    ) -> None:
+        self.out = out
+        self.timestamps = timestamps
+        self.width = max([len(_SYSTEM), *(len(n) for n in names)])
+        self.colours = (
+            {name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(names)}
+            if colour
+            else {}
+        )
+        if colour:
+            self.colours[_SYSTEM] = "1"
+
+    def write(self, name: str, text: str, mark: str = "|") -> None:
+        prefix = f"{name:<{self.width}} {mark}"
+        if self.timestamps:
+            prefix = time.strftime("%H:%M:%S ") + prefix
+        colour = self.colours.get(name)
+        if colour is not None:
+            prefix = f"\x1b[{colour}m{prefix}\x1b[0m"
+        self.out.write(f"{prefix} {text}\n")
+        self.out.flush()
+
+    def output(self, name: str, fd: int, line: bytes) -> None:
+        self.write(name, line.decode(errors="replace"), "|" if fd == 1 else "!")
+
+    def event(self, event: SupervisorEvent) -> None:
+        self.write(_SYSTEM, event.message)
+
+
+def _wants_colour(out: TextIO, disabled: bool) -> bool:
+    if disabled or os.environ.get("NO_COLOR"):
+        return False
+    return out.isatty()
+
+
+def _ready(config: ProcessConfig) -> ReadyCheck | None:
+    if config.ready is None:
+        return None
+    kind, value = config.ready
+    if kind == "port":
+        assert isinstance(value, int)
+        return ready_on_port(value)
+    assert isinstance(value, str)
+    return ready_on_output(value.encode())
+
+
+def spec_for(config: ProcessConfig, fleet_env: dict[str, str]) -> ChildSpec:
+    """The supervisor's ChildSpec for one configured process."""
+    env = {
+        **os.environ,
+        **fleet_env,
+        **config.env,
+        "TRIOPROC_PROCESS_NAME": config.name,
+    }
+    return ChildSpec(
+        config.name,
+        argv=list(config.argv),
+        restart=config.restart,
+        ready=_ready(config),
+        ready_timeout=config.ready_timeout,
+        kill_after=config.kill_after,
+        backoff=config.backoff,
+        env=env,
+        cwd=config.cwd,
+    )
+
+
+async def run_fleet(fleet: Fleet, printer: Printer, duration: float | None) -> int:
+    """Run *fleet* until a signal, *duration* seconds, or the supervisor gives up."""
+    supervisor = Supervisor(
+        fleet.strategy,
+        fleet.max_restarts,
+        fleet.max_seconds,
+        shutdown=fleet.shutdown,
+        shutdown_timeout=fleet.shutdown_timeout,
+        on_output=printer.output,
+        on_event=printer.event,
+    )
+    status = 0
+    async with trio.open_nursery() as nursery:
+        with trio.CancelScope() as running:
+            nursery.start_soon(_watch_signals, running, supervisor, printer)
+            try:
+                async with supervisor:
+                    printer.write(
+                        _SYSTEM,
+                        f"starting {len(fleet.processes)} processes from {fleet.path}",
+                    )
+                    for config in fleet.processes:
+                        await supervisor.start(spec_for(config, dict(fleet.env)))
+                    if duration is None:
+                        await trio.sleep_forever()
+                    await trio.sleep(duration)
+                    printer.write(_SYSTEM, f"stopping after {duration:g}s")
+            except RestartIntensityExceeded as exc:
+                print(f"trioproc: gave up: {exc}", file=sys.stderr)
+                status = 1
+            except (ChildNotReady, OSError) as exc:
+                print(f"trioproc: a process failed to start: {exc}", file=sys.stderr)
+                status = 1
+        printer.write(_SYSTEM, "all processes stopped")
+        nursery.cancel_scope.cancel()
+    return status
+
+
+async def _watch_signals(
+    running: trio.CancelScope, supervisor: Supervisor, printer: Printer
+) -> None:
+    """First SIGINT/SIGTERM: stop gracefully. The next one: kill at once."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if not running.cancel_called:
+                printer.write(
+                    _SYSTEM, f"{name}: stopping every process (again to kill)"
+                )
+                running.cancel()
+                continue
+            printer.write(_SYSTEM, f"{name} again: killing every process now")
+            for child in supervisor.children:
+                if child.running and child.pid is not None:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(child.pid, signal.SIGKILL)
+
+
+def _fleet_path(given: str | None) -> Path:
+    if given is not None:
+        return Path(given)
+    found = find_fleet_file(Path.cwd())
+    if found is None:
+        raise FileNotFoundError(f"no {' or '.join(DEFAULT_FILES)} in {Path.cwd()}")
+    return found
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trioproc",
+        description="Run a fleet of processes from a Procfile or trioproc.toml, "
+        "restarting them as told and stopping them cleanly.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"trioproc {__version__}"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="start the fleet and supervise it")
+    check = commands.add_parser(
+        "check", help="check a fleet file and list its problems"
+    )
+    for sub in (run, check):
+        sub.add_argument(
+            "file", nargs="?", help="trioproc.toml or Procfile (default: look in .)"
+        )
+        sub.add_argument(
+            "--env",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="a .env file to read (after FILE's own .env); repeatable",
+        )
+    run.add_argument(
+        "--for",
+        dest="duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop cleanly after SECONDS (default: run until Ctrl-C)",
+    )
+    run.add_argument(
+        "-t", "--timestamps", action="store_true", help="prefix lines with the time"
+    )
+    run.add_argument(
+        "--no-color", action="store_true", help="no colours, even on a terminal"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``trioproc`` command; returns its exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        path = _fleet_path(args.file)
+        fleet = load(path, [Path(f) for f in args.env])
+    except FleetError as exc:
+        for problem in exc.problems:
+            print(problem.render(exc.path), file=sys.stderr)
+        print(
+            f"trioproc: {len(exc.problems)} problem(s) in {exc.path}", file=sys.stderr
+        )
+        return 2
+    except OSError as exc:
+        print(f"trioproc: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        names = ", ".join(p.name for p in fleet.processes)
+        print(f"{path}: ok: {len(fleet.processes)} processes ({names})")
+        return 0
+    if args.duration is not None and args.duration < 0:
+        print("trioproc: --for needs a number of seconds >= 0", file=sys.stderr)
+        return 2
+    printer = Printer(
+        [p.name for p in fleet.processes],
+        sys.stdout,
+        colour=_wants_colour(sys.stdout, args.no_color),
+        timestamps=args.timestamps,
+    )
+    return trio.run(run_fleet, fleet, printer, args.duration)

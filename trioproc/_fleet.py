@@ -1,0 +1,528 @@
+"""Fleet files: a Procfile or a ``trioproc.toml``, read and checked.
+
+Pure parsing and validation, no processes: `load` returns a `Fleet` whose
+processes are in start (dependency) order, or raises `FleetError` listing
+every problem with its line -- unknown keys, bad types, unknown or circular
+dependencies -- so that ``trioproc check`` can show them all at once and
+``trioproc run`` refuses to start anything until there are none.
+
+Formats:
+
+* Procfile, as foreman and honcho read it: ``name: command`` lines (names of
+  letters, digits and ``_``), commands run by ``/bin/sh -c``; blank lines and
+  ``#`` comments are skipped. Every process is ``permanent``.
+* TOML: top-level ``strategy``, ``max_restarts``, ``max_seconds``,
+  ``shutdown``, ``shutdown_timeout``; one ``[processes.NAME]`` table per
+  process with ``cmd`` (a shell command) or ``argv`` (a list), and optionally
+  ``restart``, ``ready`` (an output pattern, a port number, or a table with
+  ``output`` or ``port``), ``ready_timeout``, ``kill_after``, ``env``,
+  ``cwd`` (relative to the file), ``depends_on`` and ``backoff`` (a table of
+  `trioproc.Backoff`'s fields).
+
+Processes run in the file's directory unless ``cwd`` says otherwise, so the
+paths in a fleet file are relative to it, wherever ``trioproc`` is run from.
+
+``.env`` next to the file (and any given with ``--env``) is read as honcho
+reads it: ``NAME=value`` lines split the way a shell would (``shlex``),
+``#`` comments, and ``\\n`` / ``\\t`` in values meaning newline and tab.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Final, Literal, final
+
+import attrs
+
+from ._policy import RESTART_TYPES, STRATEGIES, Backoff, RestartType, Strategy
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the dependency is declared for 3.10 only
+    # The stub is installed only where Python 3.10 runs.
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = ["Fleet", "FleetError", "Problem", "ProcessConfig", "find_fleet_file", "load"]
+
+_PROCFILE_LINE: Final = re.compile(r"^([A-Za-z0-9_]+):\s*(.+)$")
+_NAME: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_TOP_KEYS: Final = {
+    "strategy",
+    "max_restarts",
+    "max_seconds",
+    "shutdown",
+    "shutdown_timeout",
+    "processes",
+}
+_PROCESS_KEYS: Final = {
+    "cmd",
+    "argv",
+    "restart",
+    "ready",
+    "ready_timeout",
+    "kill_after",
+    "env",
+    "cwd",
+    "depends_on",
+    "backoff",
+}
+_BACKOFF_KEYS: Final = {"initial", "factor", "cap", "jitter", "reset_after"}
+DEFAULT_FILES: Final = ("trioproc.toml", "Procfile")
+
+
+@final
+@attrs.frozen
+class Problem:
+    """One thing wrong with a fleet file, and the line it is on (if known)."""
+
+    line: int | None
+    message: str
+
+    def render(self, path: Path | str) -> str:
+        where = f"{path}:{self.line}" if self.line is not None else str(path)
+        return f"{where}: {self.message}"
+
+
+class FleetError(ValueError):
+    """A fleet file has problems; ``problems`` lists them all."""
+
+    def __init__(self, path: Path, problems: list[Problem]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(p.render(path) for p in problems))
+
+
+@final
+@attrs.frozen
+class ProcessConfig:
+    """One process of a fleet, checked."""
+
+    name: str
+    argv: tuple[str, ...]
+    line: int | None = None
+    restart: RestartType = "permanent"
+    ready: tuple[Literal["output"], str] | tuple[Literal["port"], int] | None = None
+    ready_timeout: float = 10.0
+    kill_after: float = 5.0
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    cwd: str | None = None
+    depends_on: tuple[str, ...] = ()
+    backoff: Backoff = attrs.field(factory=Backoff)
+
+
+@final
+@attrs.frozen
+class Fleet:
+    """A checked fleet: processes in start order, and supervisor settings."""
+
+    path: Path
+    processes: tuple[ProcessConfig, ...]
+    strategy: Strategy = "one_for_one"
+    max_restarts: int = 3
+    max_seconds: float = 5.0
+    shutdown: Literal["reverse", "parallel"] = "reverse"
+    shutdown_timeout: float = 60.0
+    env: Mapping[str, str] = attrs.field(factory=dict)
+
+
+def find_fleet_file(directory: Path) -> Path | None:
+    """``trioproc.toml``, else ``Procfile``, in *directory*; ``None`` if neither."""
+    for name in DEFAULT_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load(path: Path, env_files: Iterable[Path] = ()) -> Fleet:
+    """Read and check the fleet file at *path* (and its ``.env`` files).
+
+    Raises:
+      FleetError: every problem found, with its line.
+      OSError: a file cannot be read.
+    """
+    text = path.read_text(encoding="utf-8")
+    problems: list[Problem] = []
+    if path.suffix == ".toml":
+        fleet = _parse_toml(path, text, problems)
+    else:
+        fleet = _parse_procfile(path, text, problems)
+    env: dict[str, str] = {}
+    default_env = path.parent / ".env"
+    for env_file in ([default_env] if default_env.is_file() else []) + list(env_files):
+        env.update(parse_dotenv(env_file.read_text(encoding="utf-8")))
+    if problems or fleet is None:
+        raise FleetError(path, problems)
+    return attrs.evolve(fleet, env=env)
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
+    """The variables of a ``.env`` file, as honcho reads them."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        try:
+            tokens = list(shlex.shlex(line, posix=True))
+        except ValueError:  # an unclosed quote: honcho would fail; skip it
+            continue
+        if len(tokens) < 3 or tokens[1] != "=":
+            continue
+        name = tokens[0]
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", name):
+            continue
+        values[name] = "".join(tokens[2:]).replace(r"\n", "\n").replace(r"\t", "\t")
+    return values
+
+
+def _parse_procfile(path: Path, text: str, problems: list[Problem]) -> Fleet | None:
+    processes: list[ProcessConfig] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _PROCFILE_LINE.match(line)
+        if match is None:
+            problems.append(
+                Problem(number, f"not a 'name: command' line: {line.strip()!r}")
+            )
+            continue
+        name, command = match.group(1), match.group(2).strip()
+        if name in seen:
+            problems.append(
+                Problem(
+                    number,
+                    f"process {name!r} is defined again (first on line {seen[name]})",
+                )
+            )
+            continue
+        seen[name] = number
+        processes.append(
+            ProcessConfig(
+                name, ("/bin/sh", "-c", command), number, cwd=str(path.parent.resolve())
+            )
+        )
+    if not processes and not problems:
+        problems.append(Problem(None, "no processes defined"))
+    return Fleet(path, tuple(processes))
+
+
+class _Locator:
+    """Lines of TOML tables and keys (tomllib gives no positions)."""
+
+    _HEADER: Final = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY: Final = re.compile(
+        r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*="""
+    )
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(line)
+            if header:
+                table = self._split(header.group(1))
+                self.lines.setdefault(table, number)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                self.lines.setdefault(table + self._split(key.group(1)), number)
+
+    @staticmethod
+    def _split(dotted: str) -> tuple[str, ...]:
+        parts = re.findall(r'"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)', dotted)
+        return tuple(a or b or c for a, b, c in parts)
+
+    def line(self, *path: str) -> int | None:
+        """The line defining *path*, or its nearest enclosing table."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+
+def _parse_toml(path: Path, text: str, problems: list[Problem]) -> Fleet | None:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+)", str(exc))
+        if match:
+            line: int | None = int(match.group(1))
+        elif "end of document" in str(exc):
+            line = max(1, len(text.splitlines()))
+        else:  # pragma: no cover - tomllib always says where
+            line = None
+        problems.append(Problem(line, f"not valid TOML: {exc}"))
+        return None
+    where = _Locator(text)
+    settings: dict[str, Any] = {}
+    for key in data:
+        if key not in _TOP_KEYS:
+            problems.append(Problem(where.line(key), f"unknown key {key!r}"))
+    strategy = data.get("strategy", "one_for_one")
+    if strategy not in STRATEGIES:
+        problems.append(
+            Problem(
+                where.line("strategy"),
+                f"strategy must be one of {', '.join(STRATEGIES)}",
+            )
+        )
+    else:
+        settings["strategy"] = strategy
+    shutdown = data.get("shutdown", "reverse")
+    if shutdown not in ("reverse", "parallel"):
+        problems.append(
+            Problem(where.line("shutdown"), "shutdown must be 'reverse' or 'parallel'")
+        )
+    else:
+        settings["shutdown"] = shutdown
+    for key, kind in (
+        ("max_restarts", "int"),
+        ("max_seconds", "seconds"),
+        ("shutdown_timeout", "seconds"),
+    ):
+        if key in data:
+            value = _number(data[key], kind, f"{key}", where.line(key), problems)
+            if value is not None:
+                settings[key] = value
+    table = data.get("processes", {})
+    if not isinstance(table, dict) or not table:
+        problems.append(
+            Problem(
+                where.line("processes"),
+                "no processes defined ([processes.NAME] tables)",
+            )
+        )
+        return None
+    processes = []
+    for name, entry in table.items():
+        config = _process(path, name, entry, where, problems)
+        if config is not None:
+            processes.append(config)
+    ordered = _start_order(processes, where, problems)
+    return Fleet(path, tuple(ordered), **settings)
+
+
+def _number(
+    value: object, kind: str, what: str, line: int | None, problems: list[Problem]
+) -> Any:
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            problems.append(
+                Problem(line, f"{what} must be a whole number >= 0, not {value!r}")
+            )
+            return None
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        problems.append(
+            Problem(line, f"{what} must be a number of seconds >= 0, not {value!r}")
+        )
+        return None
+    return float(value)
+
+
+def _process(
+    path: Path, name: str, entry: object, where: _Locator, problems: list[Problem]
+) -> ProcessConfig | None:
+    head = where.line("processes", name)
+
+    def at(*key: str) -> int | None:
+        return where.line("processes", name, *key)
+
+    if not _NAME.match(name):
+        problems.append(
+            Problem(
+                head, f"process name {name!r} may use letters, digits, '_', '-' and '.'"
+            )
+        )
+    if not isinstance(entry, dict):
+        problems.append(Problem(head, f"processes.{name} must be a table"))
+        return None
+    for key in entry:
+        if key not in _PROCESS_KEYS:
+            problems.append(Problem(at(key), f"processes.{name}: unknown key {key!r}"))
+    argv: tuple[str, ...] = ()
+    if ("cmd" in entry) == ("argv" in entry):
+        problems.append(
+            Problem(head, f"processes.{name}: give exactly one of 'cmd' or 'argv'")
+        )
+    elif "cmd" in entry:
+        if not isinstance(entry["cmd"], str) or not entry["cmd"].strip():
+            problems.append(
+                Problem(at("cmd"), f"processes.{name}.cmd must be a non-empty string")
+            )
+        else:
+            argv = ("/bin/sh", "-c", entry["cmd"])
+    else:
+        raw = entry["argv"]
+        if (
+            not isinstance(raw, list)
+            or not raw
+            or not all(isinstance(a, str) for a in raw)
+        ):
+            problems.append(
+                Problem(
+                    at("argv"),
+                    f"processes.{name}.argv must be a non-empty list of strings",
+                )
+            )
+        else:
+            argv = tuple(raw)
+    fields: dict[str, Any] = {"cwd": str(path.parent.resolve())}
+    restart = entry.get("restart", "permanent")
+    if restart not in RESTART_TYPES:
+        problems.append(
+            Problem(
+                at("restart"),
+                f"processes.{name}.restart must be one of {', '.join(RESTART_TYPES)}",
+            )
+        )
+    else:
+        fields["restart"] = restart
+    for key in ("ready_timeout", "kill_after"):
+        if key in entry:
+            value = _number(
+                entry[key], "seconds", f"processes.{name}.{key}", at(key), problems
+            )
+            if value is not None:
+                fields[key] = value
+    if "ready" in entry:
+        fields["ready"] = _ready(
+            entry["ready"], f"processes.{name}.ready", at("ready"), problems
+        )
+    if "env" in entry:
+        env = entry["env"]
+        if not isinstance(env, dict) or not all(
+            isinstance(v, (str, int, float, bool)) for v in env.values()
+        ):
+            problems.append(
+                Problem(at("env"), f"processes.{name}.env must be a table of strings")
+            )
+        else:
+            fields["env"] = {
+                k: v if isinstance(v, str) else str(v) for k, v in env.items()
+            }
+    if "cwd" in entry:
+        if not isinstance(entry["cwd"], str):
+            problems.append(
+                Problem(at("cwd"), f"processes.{name}.cwd must be a string")
+            )
+        else:
+            fields["cwd"] = str((path.parent / entry["cwd"]).resolve())
+    if "depends_on" in entry:
+        deps = entry["depends_on"]
+        deps = [deps] if isinstance(deps, str) else deps
+        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+            problems.append(
+                Problem(
+                    at("depends_on"),
+                    f"processes.{name}.depends_on must be a list of process names",
+                )
+            )
+        else:
+            fields["depends_on"] = tuple(deps)
+    if "backoff" in entry:
+        fields["backoff"] = _backoff(
+            entry["backoff"], f"processes.{name}.backoff", at("backoff"), problems
+        )
+    # Returned even with problems, so that its dependencies are checked too;
+    # load() fails on any problem anyway.
+    return ProcessConfig(
+        name, argv, head, **{k: v for k, v in fields.items() if v is not None}
+    )
+
+
+def _ready(value: object, what: str, line: int | None, problems: list[Problem]) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, value),) = value.items()
+    else:
+        kind = (
+            "port"
+            if isinstance(value, int) and not isinstance(value, bool)
+            else "output"
+        )
+    if kind == "output" and isinstance(value, str) and value:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            problems.append(Problem(line, f"{what}: not a regular expression ({exc})"))
+            return None
+        return ("output", value)
+    if (
+        kind == "port"
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and 0 < value < 65536
+    ):
+        return ("port", value)
+    problems.append(
+        Problem(
+            line,
+            f"{what} must be an output pattern (a string), a port (1-65535), "
+            f"or a table {{output = ...}} / {{port = ...}}; not {value!r}",
+        )
+    )
+    return None
+
+
+def _backoff(
+    value: object, what: str, line: int | None, problems: list[Problem]
+) -> Backoff:
+    if not isinstance(value, dict) or not set(value) <= _BACKOFF_KEYS:
+        problems.append(
+            Problem(
+                line, f"{what} must be a table of {', '.join(sorted(_BACKOFF_KEYS))}"
+            )
+        )
+        return Backoff()
+    try:
+        return Backoff(**value)
+    except (TypeError, ValueError) as exc:
+        problems.append(Problem(line, f"{what}: {exc}"))
+        return Backoff()
+
+
+def _start_order(
+    processes: list[ProcessConfig], where: _Locator, problems: list[Problem]
+) -> list[ProcessConfig]:
+    """*processes* with every one after what it depends on (file order
+    otherwise); unknown and circular dependencies are problems."""
+    by_name = {p.name: p for p in processes}
+    for process in processes:
+        for dependency in process.depends_on:
+            if dependency not in by_name:
+                problems.append(
+                    Problem(
+                        where.line("processes", process.name, "depends_on"),
+                        f"processes.{process.name} depends on "
+                        f"unknown process {dependency!r}",
+                    )
+                )
+    ordered: list[ProcessConfig] = []
+    state: dict[str, str] = {}
+
+    def visit(process: ProcessConfig, chain: list[str]) -> None:
+        if state.get(process.name) == "done":
+            return
+        if state.get(process.name) == "visiting":
+            cycle = [*chain[chain.index(process.name) :], process.name]
+            problems.append(
+                Problem(
+                    where.line("processes", process.name, "depends_on"),
+                    f"dependency cycle: {' -> '.join(cycle)}",
+                )
+            )
+            return
+        state[process.name] = "visiting"
+        for dependency in process.depends_on:
+            if dependency in by_name:
+                visit(by_name[dependency], [*chain, process.name])
+        state[process.name] = "done"
+        ordered.append(process)
+
+    for process in processes:
+        visit(process, [])
+    return ordered
