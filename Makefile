@@ -31,5 +31,9 @@ pytest: $(STAMP)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python benchmarks/suite.py --rounds 3
+
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache

@@ -141,9 +141,13 @@ class Reader:
                 raise
             if not data:
                 return
-            if len(data) == _READ_SIZE and not self._grown and not self.terminal:
+            full = len(data) == _READ_SIZE
+            if full and not self._grown and not self.terminal:
                 self._grown = True  # a full read: this child writes fast
                 grow_pipe(fd)
+            # A short read from a pipe emptied it: wait, rather than read again
+            # only to be told so. (A terminal hands over one piece per read.)
+            readable = full or self.terminal
             deliver(data)
             since_yield += len(data)
             if since_yield >= _YIELD_EVERY:

@@ -81,11 +81,16 @@ class StdinStream(trio.abc.SendStream):
             self.committed = 0
             self._check_usable()
             await trio.lowlevel.checkpoint()
+            writer = self._writer
+            if type(data) is bytes and writer.buffered + len(data) <= writer.high_water:
+                self._check_usable()  # the checkpoint may have let it close
+                writer.write(data)  # the common case: it fits as it is
+                self.committed = len(data)
+                return
             view = memoryview(data)
             if view.ndim != 1 or view.format not in ("B", "b", "c"):
                 view = view.cast("B")
             copy = not isinstance(data, bytes)  # the caller may reuse its buffer
-            writer = self._writer
             step = writer.high_water
             since_yield = 0
             while self.committed < len(view):
@@ -127,6 +132,7 @@ class OutputStream(trio.abc.ReceiveStream):
     _size: int = attrs.field(init=False, default=0)
     _eof: bool = attrs.field(init=False, default=False)
     _closed: bool = attrs.field(init=False, default=False)
+    _paused: bool = attrs.field(init=False, default=False)
     _receiving: bool = attrs.field(init=False, default=False)
     _arrived: trio.lowlevel.ParkingLot = attrs.field(
         init=False, factory=trio.lowlevel.ParkingLot
@@ -153,7 +159,8 @@ class OutputStream(trio.abc.ReceiveStream):
             return
         self._chunks.append(data)
         self._size += len(data)
-        if self._size >= OUTPUT_BUFFER:
+        if self._size >= OUTPUT_BUFFER and not self._paused:
+            self._paused = True
             self._transport._pause_reading(self._fd)
         self._arrived.unpark_all()
 
@@ -200,7 +207,8 @@ class OutputStream(trio.abc.ReceiveStream):
                     chunks.appendleft(chunk[max_bytes:])
                     chunk = chunk[:max_bytes]
             self._size -= len(chunk)
-            if self._size < OUTPUT_BUFFER and not self._eof:
+            if self._paused and self._size < OUTPUT_BUFFER:
+                self._paused = False
                 self._transport._resume_reading(self._fd)
             return chunk
         finally:
