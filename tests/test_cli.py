@@ -235,7 +235,7 @@ def test_check_lists_every_problem_with_its_line(tmp_path: Path) -> None:
         (1, "unknown key 'stratgy'"),
         (2, "max_restarts must be a whole number"),
         (7, "processes.a: unknown key 'colour'"),
-        (12, "processes.b.ready_timeout must be a number of seconds"),
+        (12, "processes.b.ready_timeout must be a finite number of seconds"),
         (14, "processes.c: give exactly one of 'cmd' or 'argv'"),
         (15, "processes.c.restart must be one of"),
         (11, "processes.b depends on unknown process 'nobody'"),

@@ -318,3 +318,74 @@ def test_bad_protocols_and_arguments_are_refused_as_by_spawn() -> None:
         FakeProcessTransport(object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="kill_after"):
         FakeProcessTransport(kill_after=-1)
+
+
+def test_a_pull_producer_waits_for_an_empty_queue_as_with_a_real_writer() -> None:
+    """The real writer asks a pull producer for more only once everything
+    queued is written; the fake does the same, not at the low-water mark."""
+    fake = FakeProcessTransport(Recorder(), high_water=100, low_water=50)
+    asked = 0
+
+    class Pull:
+        def resumeProducing(self) -> None:
+            nonlocal asked
+            asked += 1
+            if asked <= 2:
+                fake.write(b"x" * 80)
+
+        def stopProducing(self) -> None:
+            pass
+
+    fake.stall()
+    fake.registerProducer(Pull(), False)
+    fake.flush()
+    assert asked == 1
+    fake.drain(0, 40)  # 40 left queued: below the low-water mark, not empty
+    fake.flush()
+    assert asked == 1
+    fake.drain(0, 40)
+    fake.flush()
+    assert asked == 3  # the second write was read at once: asked again
+    assert fake.value() == b"x" * 160
+
+
+def test_closing_a_fake_terminal_hangs_it_up() -> None:
+    """pty: closeStdout() (and loseConnection()) close the terminal, as the
+    real transport does: pending input dropped, fd 0 lost too, the child
+    hung up; closeChildFD(2) is a no-op."""
+    protocol = Recorder()
+    fake = FakeProcessTransport(protocol, pty=True)
+    fake.closeChildFD(2)
+    assert not fake.hung_up
+    fake.stall()
+    fake.write(b"never read")
+    fake.closeStdout()
+    fake.flush()
+    assert fake.hung_up
+    assert {("lost", 0), ("lost", 1)} <= set(protocol.events)
+    fake.drain()
+    assert fake.value() == b""
+
+
+def test_the_fakes_stream_buffer_and_pause_producing_are_separate_holds() -> None:
+    """Stream mode: resumeProducing() does not lift a full buffer's hold, and
+    reading the buffer does not lift pauseProducing()'s."""
+
+    async def main() -> None:
+        fake = FakeProcessTransport()
+        assert fake.stdout is not None
+        bound = trioproc._streams.OUTPUT_BUFFER
+        fake.deliver(1, b"a" * bound)  # the buffer is full: reading pauses
+        fake.deliver(1, b"b" * 10)  # held
+        fake.resumeProducing()
+        fake.flush()
+        assert fake.statistics().fds[1].buffered == bound
+        fake.pauseProducing()
+        assert await fake.stdout.receive_some() == b"a" * bound
+        fake.flush()
+        assert fake.statistics().fds[1].buffered == 0  # still held
+        fake.resumeProducing()
+        fake.flush()
+        assert await fake.stdout.receive_some() == b"b" * 10
+
+    trio.run(main)

@@ -103,7 +103,23 @@ depends_on = "db"
         ),
         (
             "[processes.x]\ncmd = 'a'\nkill_after = -1\n",
-            (3, "kill_after must be a number"),
+            (3, "kill_after must be a finite number"),
+        ),
+        (
+            "[processes.x]\ncmd = 'a'\nkill_after = inf\n",
+            (3, "kill_after must be a finite number"),
+        ),
+        (
+            "max_seconds = nan\n[processes.x]\ncmd = 'a'\n",
+            (1, "max_seconds must be a finite number"),
+        ),
+        (
+            "[processes.x]\ncmd = 'a'\nenv = { 'A=B' = 'c' }\n",
+            (1, "env key 'A=B' must be non-empty and contain no '='"),
+        ),
+        (
+            '[processes.x]\nargv = ["echo", "a\\u0000b"]\n',
+            (1, "processes.x: argv"),
         ),
         ("[processes.'bad name']\ncmd = 'a'\n", (1, "process name 'bad name' may use")),
         ("[processes]\nx = 3\n", (2, "processes.x must be a table")),

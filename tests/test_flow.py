@@ -326,3 +326,24 @@ def test_bad_water_marks_are_refused() -> None:
         trioproc.spawn(CAT, high_water=100, low_water=200)
     with pytest.raises(TypeError, match="high_water must be a number of bytes"):
         trioproc.spawn(CAT, high_water=1.5)  # type: ignore[arg-type]
+
+
+async def test_a_paused_protocol_hears_nothing_after_a_cancellation() -> None:
+    """pauseProducing() holds even while the block is cancelled: what the
+    child left in the pipe is discarded, not delivered to a protocol that
+    asked not to hear it."""
+
+    class Paused(Recorder):
+        def connectionMade(self) -> None:
+            super().connectionMade()
+            assert self.transport is not None
+            self.transport.pauseProducing()
+
+    protocol = Paused()
+    with trio.move_on_after(0.5):
+        async with trioproc.spawn(
+            ["sh", "-c", "head -c 1000 /dev/zero; exec sleep 30"], protocol
+        ):
+            await trio.sleep_forever()
+    assert protocol.out(1) == b""
+    assert protocol.kinds()[-1] == "ended"

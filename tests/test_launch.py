@@ -382,3 +382,36 @@ def test_find_program_prefers_executables_and_reports_denied(tmp_path: Path) -> 
     assert find_program(b"tool", path) == str(second / "tool").encode()
     with pytest.raises(PermissionError):
         find_program(b"tool", str(first).encode())
+
+
+def lowest_free_fds(count: int) -> list[int]:
+    """The fd numbers the next *count* opens will get."""
+    probes = [os.open(os.devnull, os.O_RDONLY) for _ in range(count)]
+    for fd in probes:
+        os.close(fd)
+    return sorted(probes)
+
+
+@needs_root
+@pytest.mark.parametrize("offset", [1, 2])
+async def test_the_trampolines_pipes_survive_any_fd_layout(
+    tmp_path: Path, offset: int
+) -> None:
+    """The trampoline's status pipe may land right above the child's highest
+    fd, where its payload pipe is moved: an exec failure is still reported
+    (here: a script whose interpreter is missing)."""
+    script = tmp_path / "script"
+    script.write_text("#!/no/such/interpreter\n")
+    script.chmod(0o755)
+    held = os.open(os.devnull, os.O_RDONLY)
+    try:
+        # The payload pipe is opened first, then the status pipe: put the
+        # status pipe's write end (the 4th new fd) at top + offset.
+        top = lowest_free_fds(4)[3] - offset
+        with pytest.raises(FileNotFoundError, match="script"):
+            async with trioproc.spawn(
+                [script], Recorder(), uid=os.getuid(), child_fds={top: held}
+            ):
+                pytest.fail("the block must not run")
+    finally:
+        os.close(held)

@@ -182,3 +182,11 @@ def test_bad_policies_are_refused(
         RestartPolicy(**kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="restart must be one of"):
         RestartPolicy().add("x", "sometimes", Backoff())  # type: ignore[arg-type]
+
+
+def test_backoff_survives_a_thousand_failures_in_a_row() -> None:
+    """Past float range the delay stays at the cap (no OverflowError hours
+    into a crash loop); with no initial delay it stays at zero."""
+    assert Backoff(jitter=0).delay(1025, 0.5) == 30.0
+    assert Backoff(jitter=0).delay(10**6, 0.5) == 30.0
+    assert Backoff(initial=0, jitter=0).delay(5000, 0.5) == 0.0

@@ -246,3 +246,36 @@ async def test_a_child_closing_its_terminal_before_exit_is_not_hung_up() -> None
         assert transport.returncode is None  # output ended, child still running
     assert transport.returncode == 0
     assert protocol.events[-1] == ("ended", "ProcessDone", 0, None)
+
+
+async def test_a_producer_failing_to_stop_still_closes_the_terminal() -> None:
+    """stopProducing() raising as the writer ends: its error leaves the
+    block, and the terminal's master is closed all the same."""
+
+    class BadStop:
+        def pauseProducing(self) -> None:
+            pass
+
+        def resumeProducing(self) -> None:
+            pass
+
+        def stopProducing(self) -> None:
+            raise LookupError("cannot stop")
+
+    before = open_fds()
+    with pytest.raises(LookupError, match="cannot stop"):
+        async with trioproc.spawn(["cat"], Recorder(), pty=True) as transport:
+            transport.registerProducer(BadStop(), True)
+            transport.closeStdin()
+            await transport.wait()
+    assert open_fds() == before
+
+
+async def test_closing_fd_2_of_a_terminal_is_harmless() -> None:
+    """fds 0, 1 and 2 are the terminal: closeChildFD(2) is a no-op, as
+    closeStderr() is, not a KeyError."""
+    protocol = Recorder()
+    async with trioproc.spawn(["echo", "still here"], protocol, pty=True) as transport:
+        transport.closeChildFD(2)
+        transport.closeStderr()
+    assert protocol.out(1) == b"still here\r\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 
 import pytest
@@ -201,3 +202,54 @@ async def test_protocol_mode_stdin_stream_works_too() -> None:
         await transport.stdin.send_all(b"via the stream")
         await transport.stdin.aclose()
     assert protocol.out(1) == b"via the stream"
+
+
+async def test_send_all_to_a_child_that_is_gone_raises_broken() -> None:
+    """The child exited and nobody has noticed yet: send_all's own write
+    meets the closed pipe and raises, rather than reporting success."""
+    async with trioproc.spawn(["true"]) as transport:
+        assert transport.stdin is not None
+        assert transport.pid is not None
+        # Wait for the exit without a checkpoint, so the writer task has not
+        # seen the pipe close yet: blocking on purpose.
+        os.waitid(os.P_PID, transport.pid, os.WEXITED | os.WNOWAIT)  # noqa: ASYNC222
+        with pytest.raises(trio.BrokenResourceError):
+            await transport.stdin.send_all(bytearray(300_000))
+        assert transport.stdin.committed == 0
+        with pytest.raises(trio.BrokenResourceError):
+            await transport.stdin.send_all(b"small")
+
+
+async def test_resume_producing_does_not_lift_a_full_buffer() -> None:
+    """Stream mode: the protocol's pause and the buffer's bound are separate
+    holds. resumeProducing() does not let the buffer grow past its bound,
+    and draining the buffer does not resume what pauseProducing() held."""
+    async with trioproc.spawn(["head", "-c", "20000000", "/dev/zero"]) as transport:
+        assert transport.stdout is not None
+        bound = trioproc._streams.OUTPUT_BUFFER + (1 << 20)
+        await trio.sleep(0.3)
+        assert transport.statistics().fds[1].paused
+        transport.resumeProducing()
+        await trio.sleep(0.3)
+        assert transport.statistics().fds[1].buffered <= bound
+        transport.pauseProducing()
+        got = len(await transport.stdout.receive_some())
+        with trio.move_on_after(0.3):
+            while True:
+                got += len(await transport.stdout.receive_some())
+        assert got <= bound  # what was buffered, and no more
+        assert transport.statistics().fds[1].paused
+        transport.resumeProducing()
+        got += len(await read_all(transport.stdout))
+        assert got == 20_000_000
+
+
+async def test_unread_output_is_gone_after_the_block() -> None:
+    """Leaving the block discards what was buffered and not read: the
+    stream is closed, as SPEC section 5 says."""
+    async with trioproc.spawn(["printf", "unread"]) as transport:
+        await transport.wait()
+        await trio.sleep(0.1)  # the output is buffered by now
+    assert transport.stdout is not None
+    with pytest.raises(trio.ClosedResourceError):
+        await transport.stdout.receive_some()

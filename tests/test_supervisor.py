@@ -655,3 +655,169 @@ async def test_a_group_restart_skips_a_child_stopped_meanwhile() -> None:
         await trio.sleep(0.1)
         assert not sup.child("b").running
     assert events.kinds("b").count("started") == 1
+
+
+async def test_a_start_cancelled_before_ready_leaves_no_child() -> None:
+    """start() cancelled while the ready check runs: the half-started child
+    is stopped, not left running unsupervised, and the name is free again."""
+    sup, events = supervisor()
+    async with sup:
+        with trio.move_on_after(0.5):
+            await sup.start(
+                spec("slow", SERVICE, ready=trioproc.ready_on_output("never"))
+            )
+        started = [e for e in events.seen if e.name == "slow" and e.kind == "started"]
+        assert started
+        assert wait_gone(started[0].pid)  # type: ignore[arg-type]
+        with pytest.raises(KeyError):
+            sup.child("slow")
+        again = await sup.start(spec("slow"))
+        assert again.running
+
+
+async def test_a_ready_check_that_raises_is_a_child_not_ready() -> None:
+    """A ready check's own error: ChildNotReady with it as the cause, and the
+    child stopped."""
+
+    async def broken(child: trioproc.SupervisedChild) -> None:
+        await child.wait_for_output(b"up")
+        raise LookupError("no such service")
+
+    sup, events = supervisor()
+    async with sup:
+        with pytest.raises(trioproc.ChildNotReady, match="ready check failed") as info:
+            await sup.start(spec("svc", ready=broken))
+        assert isinstance(info.value.__cause__, LookupError)
+    started = [e for e in events.seen if e.kind == "started"]
+    assert wait_gone(started[0].pid)  # type: ignore[arg-type]
+
+
+async def test_a_restart_whose_ready_check_raises_counts_as_a_failure() -> None:
+    """On a restart a raising ready check is a failed start, counted against
+    the intensity, not a crash of the supervisor."""
+    lives = 0
+
+    async def only_once(child: trioproc.SupervisedChild) -> None:
+        nonlocal lives
+        lives += 1
+        await child.wait_for_output(b"up")
+        if lives > 1:
+            raise LookupError("unhealthy")
+
+    sup, events = supervisor(max_restarts=2, max_seconds=30)
+    with pytest.raises(trioproc.RestartIntensityExceeded):
+        async with sup:
+            child = await sup.start(spec("svc", ready=only_once))
+            os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            await trio.sleep_forever()
+    assert lives == 3  # the first life, and two restarts that failed
+    assert "gave_up" in events.kinds()
+
+
+async def test_an_exit_is_noticed_though_a_leftover_holds_the_output() -> None:
+    """The child exits, leaving a background process that holds its stdout:
+    the supervisor still sees the exit at once, and (own session) stops the
+    leftover."""
+    lines: list[bytes] = []
+    events = Events()
+    async with trioproc.Supervisor(
+        on_output=lambda n, fd, line: lines.append(line), on_event=events
+    ) as sup:
+        await sup.start(
+            trioproc.ChildSpec(
+                "forks",
+                argv=["sh", "-c", "sleep 60 & echo left $!; exit 3"],
+                restart="temporary",
+            )
+        )
+        with trio.fail_after(3):
+            await events.wait_for("exited", "forks")
+        assert not sup.child("forks").running
+        assert sup.child("forks").returncode == 3
+        leftover = int(lines[0].split()[1])
+        assert wait_gone(leftover)
+
+
+async def test_without_its_own_session_a_leftover_only_loses_the_output() -> None:
+    """new_session=False: the exit is noticed (the pipes are closed after a
+    grace); the leftover is not signalled, as it is not in a group of ours."""
+    lines: list[bytes] = []
+    events = Events()
+    async with trioproc.Supervisor(
+        on_output=lambda n, fd, line: lines.append(line), on_event=events
+    ) as sup:
+        await sup.start(
+            trioproc.ChildSpec(
+                "forks",
+                argv=["sh", "-c", "sleep 60 & echo left $!; exit 3"],
+                restart="temporary",
+                new_session=False,
+            )
+        )
+        with trio.fail_after(3):
+            await events.wait_for("exited", "forks")
+        leftover = int(lines[0].split()[1])
+        try:
+            assert alive(leftover)
+        finally:
+            os.kill(leftover, signal.SIGKILL)
+        assert wait_gone(leftover)
+
+
+async def test_shutdown_kills_a_child_without_its_own_session() -> None:
+    """The shutdown deadline's SIGKILL reaches a child that is not a process
+    group leader too, without waiting for its own kill_after."""
+    program = [*IGNORES_TERM[:-1], IGNORES_TERM[-1].replace("'ready'", "'up'")]
+    sup, events = supervisor(shutdown_timeout=0.3)
+    async with sup:
+        await sup.start(spec("stubborn", program, kill_after=30, new_session=False))
+        start = trio.current_time()
+    assert trio.current_time() - start < 5
+    assert [e.returncode for e in events.seen if e.kind == "stopped"] == [
+        -signal.SIGKILL
+    ]
+
+
+async def test_restart_during_shutdown_is_refused() -> None:
+    """restart() while the supervisor shuts down raises, and starts nothing."""
+    errors: list[BaseException] = []
+    sup, events = supervisor()
+    async with trio.open_nursery() as nursery, sup:
+        await sup.start(spec("a"))
+        await sup.start(spec("b"))
+
+        async def restart_when_b_stops() -> None:
+            await events.wait_for("stopped", "b")
+            try:
+                await sup.restart("a")
+            except RuntimeError as exc:
+                errors.append(exc)
+
+        nursery.start_soon(restart_when_b_stops)
+        await trio.sleep(0.05)
+    assert [str(e) for e in errors] == ["restart() during the supervisor's shutdown"]
+    assert events.kinds("a").count("started") == 1
+
+
+async def test_a_failed_restart_leaves_the_child_unsupervised() -> None:
+    """restart() whose new life is not ready raises; the child is down and no
+    longer supervised, and start() may bring it back."""
+    lives = 0
+
+    async def first_only(child: trioproc.SupervisedChild) -> None:
+        nonlocal lives
+        lives += 1
+        await child.wait_for_output(b"up")
+        if lives == 2:
+            raise LookupError("unhealthy")
+
+    sup, events = supervisor()
+    async with sup:
+        child = await sup.start(spec("svc", ready=first_only))
+        with pytest.raises(trioproc.ChildNotReady):
+            await sup.restart("svc")
+        assert not child.running
+        await trio.sleep(0.2)  # no restart comes
+        assert events.kinds("svc").count("started") == 2
+        again = await sup.start(spec("svc", ready=first_only))
+        assert again.running

@@ -114,8 +114,9 @@ class RestartIntensityExceeded(RuntimeError):
 
 
 class ChildNotReady(RuntimeError):
-    """A supervised child did not become ready: it exited first, or its
-    ``ready_timeout`` passed. It has been stopped.
+    """A supervised child did not become ready: it exited first, its ready
+    check raised (the error is the ``__cause__``), or its ``ready_timeout``
+    passed. It has been stopped.
 
     Attributes:
       name: the child's name.

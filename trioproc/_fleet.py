@@ -38,7 +38,15 @@ from typing import Any, Final, Literal, final
 
 import attrs
 
-from ._policy import RESTART_TYPES, STRATEGIES, Backoff, RestartType, Strategy
+from ._options import SpawnOptions
+from ._policy import (
+    RESTART_TYPES,
+    STRATEGIES,
+    Backoff,
+    RestartType,
+    Strategy,
+    check_seconds,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -171,9 +179,10 @@ def parse_dotenv(text: str) -> dict[str, str]:
         if len(tokens) < 3 or tokens[1] != "=":
             continue
         name = tokens[0]
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", name):
-            continue
-        values[name] = "".join(tokens[2:]).replace(r"\n", "\n").replace(r"\t", "\t")
+        value = "".join(tokens[2:]).replace(r"\n", "\n").replace(r"\t", "\t")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", name) or "\0" in value:
+            continue  # not a variable a process could be given
+        values[name] = value
     return values
 
 
@@ -190,6 +199,9 @@ def _parse_procfile(path: Path, text: str, problems: list[Problem]) -> Fleet | N
             )
             continue
         name, command = match.group(1), match.group(2).strip()
+        if "\0" in command:
+            problems.append(Problem(number, f"process {name!r}: a NUL in its command"))
+            continue
         if name in seen:
             problems.append(
                 Problem(
@@ -316,12 +328,15 @@ def _number(
             )
             return None
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    try:
+        return check_seconds(what, value)
+    except (TypeError, ValueError):
         problems.append(
-            Problem(line, f"{what} must be a number of seconds >= 0, not {value!r}")
+            Problem(
+                line, f"{what} must be a finite number of seconds >= 0, not {value!r}"
+            )
         )
         return None
-    return float(value)
 
 
 def _process(
@@ -428,6 +443,13 @@ def _process(
         fields["backoff"] = _backoff(
             entry["backoff"], f"processes.{name}.backoff", at("backoff"), problems
         )
+    if argv:
+        # What spawn() itself would refuse (a NUL in an argument, an env key
+        # with '='): found by `check`, not first by `run`.
+        try:
+            SpawnOptions.check(argv, env=fields.get("env"), cwd=fields["cwd"])
+        except (TypeError, ValueError) as exc:
+            problems.append(Problem(head, f"processes.{name}: {exc}"))
     # Returned even with problems, so that its dependencies are checked too;
     # load() fails on any problem anyway.
     return ProcessConfig(

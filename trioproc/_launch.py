@@ -35,6 +35,7 @@ import trio
 
 from . import _posix_spawn, _trampoline
 from ._posix_spawn import FileActions, posix_spawn
+from ._pump import F_SETPIPE_SZ
 
 if TYPE_CHECKING:
     from ._options import SpawnOptions
@@ -45,7 +46,6 @@ _TRAMPOLINE: Final = os.fsencode(os.path.abspath(_trampoline.__file__))
 _PAYLOAD_LIMIT: Final = 1 << 20
 
 # F_SETPIPE_SZ is Linux's; Python names it from 3.10 on.
-_F_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 @final
@@ -110,7 +110,7 @@ class Launch:
     def discard(self) -> None:
         """Release the child's ends and the plan (done by `start` itself)."""
         if self._actions is not None:
-            self._actions.__exit__(None, None, None)
+            self._actions.free()
             self._actions = None
         for fd in self._to_close:
             os.close(fd)
@@ -238,7 +238,7 @@ def prepare(options: SpawnOptions) -> Launch:
             program = sys.executable.encode()
         actions.closefrom(top + (3 if trampoline else 1))
     except BaseException:
-        actions.__exit__(None, None, None)
+        actions.free()
         for fd in kept + to_close:
             os.close(fd)
         raise
@@ -337,7 +337,7 @@ def _plan_trampoline(
     to_close += (payload_read, payload_write)
     if len(payload) > 65536:
         with contextlib.suppress(OSError):
-            fcntl.fcntl(payload_write, _F_SETPIPE_SZ, min(len(payload), _PAYLOAD_LIMIT))
+            fcntl.fcntl(payload_write, F_SETPIPE_SZ, min(len(payload), _PAYLOAD_LIMIT))
     os.set_blocking(payload_write, False)
     try:
         written = os.write(payload_write, payload)
@@ -351,11 +351,15 @@ def _plan_trampoline(
     to_close.append(status_write)
     try:
         os.set_blocking(status_read, False)
-    except BaseException:  # pragma: no cover - fcntl on a new pipe
+        # Copies above both targets, so that neither dup2 overwrites the
+        # other's source (a pipe end may itself be top + 1 or top + 2).
+        for source, target in ((payload_read, top + 1), (status_write, top + 2)):
+            copy = fcntl.fcntl(source, fcntl.F_DUPFD_CLOEXEC, top + 3)
+            to_close.append(copy)
+            actions.dup2(copy, target)
+    except BaseException:
         os.close(status_read)
         raise
-    actions.dup2(payload_read, top + 1)
-    actions.dup2(status_write, top + 2)
     argv = (
         sys.executable.encode(),
         b"-I",

@@ -105,7 +105,11 @@ class Backoff:
 
     def delay(self, attempt: int, draw: float) -> float:
         """Seconds before restart *attempt* (1, 2, ...); *draw* is in [0, 1)."""
-        base = min(self.cap, self.initial * self.factor ** (attempt - 1))
+        try:
+            growth = self.factor ** (attempt - 1)
+        except OverflowError:  # a child that has failed a thousand times
+            growth = math.inf
+        base = min(self.cap, self.initial * growth) if self.initial else 0.0
         return min(self.cap, max(0.0, base * (1 + self.jitter * (2 * draw - 1))))
 
 

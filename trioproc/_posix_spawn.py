@@ -16,7 +16,6 @@ import os
 import sys
 from _ctypes import CFuncPtr
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Final, final
 
 __all__ = ["HAS_ADDCHDIR", "HAS_ADDCLOSEFROM", "FileActions", "posix_spawn"]
@@ -124,7 +123,7 @@ def _spawn_attributes(setsid: bool) -> _Opaque:
 class FileActions:
     """The plan of fd operations the child runs between fork and exec, in order.
 
-    Use it as a context manager: the C object is freed on leaving.
+    Its owner calls `free` once the plan is no longer needed.
     """
 
     __slots__ = ("_actions", "_keep")
@@ -135,15 +134,8 @@ class FileActions:
         self._keep: list[bytes] = []
         _check(_actions_init(self._actions), "posix_spawn_file_actions_init")
 
-    def __enter__(self) -> FileActions:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def free(self) -> None:
+        """Free the C object (call once, when the plan has been used or dropped)."""
         assert _actions_destroy is not None
         _actions_destroy(self._actions)
 

@@ -11,12 +11,15 @@ import errno
 import fcntl
 import os
 from collections.abc import Callable
-from typing import Final, final
+from typing import Final, Literal, TypeAlias, final
 
 import attrs
 import trio
 
-__all__ = ["Reader", "grow_pipe"]
+__all__ = ["F_SETPIPE_SZ", "Hold", "Reader", "grow_pipe"]
+
+#: Who holds a pump: the protocol (``pauseProducing``) or a full stream buffer.
+Hold: TypeAlias = Literal["protocol", "buffer"]
 
 # Reads stay at 64 KiB even from a grown pipe: larger reads make os.read
 # allocate (and mostly free again) large blocks, which costs more in page
@@ -26,7 +29,8 @@ _LARGE_PIPE: Final = 1 << 20
 # A pump that keeps finding data yields to the scheduler once per this many
 # bytes, rather than once per read.
 _YIELD_EVERY: Final = 1 << 20
-_F_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+#: Linux's fcntl to resize a pipe (Python names it on Linux only).
+F_SETPIPE_SZ: Final[int] = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 # After a cancellation, at most this many reads of what the child left.
 _DRAIN_READS: Final = 64
 
@@ -39,7 +43,7 @@ def grow_pipe(fd: int) -> int:
     user's pipe-buffer quota.
     """
     try:
-        return fcntl.fcntl(fd, _F_SETPIPE_SZ, _LARGE_PIPE)
+        return fcntl.fcntl(fd, F_SETPIPE_SZ, _LARGE_PIPE)
     except OSError:  # over the quota, or not a pipe
         return _READ_SIZE
 
@@ -52,7 +56,9 @@ class Reader:
     Attributes:
       child_fd: the fd number in the child.
       fd: the parent's end (non-blocking), or -1 once closed.
-      paused: whether the pump is held (the child blocks on a full pipe).
+      paused: whether the pump is held (the child blocks on a full pipe):
+        by the protocol (``pauseProducing``), by a full stream buffer, or
+        both; it reads again only once every hold is released.
       terminal: the fd is a pseudo-terminal master, where EIO means end of
         output; its writer shares it, so the transport closes it, not the pump.
     """
@@ -61,19 +67,26 @@ class Reader:
     fd: int
     terminal: bool = False
     paused: bool = attrs.field(init=False, default=False)
+    _holds: set[Hold] = attrs.field(init=False, factory=set)
     _resumed: trio.Event = attrs.field(init=False, factory=trio.Event)
     _closing: bool = attrs.field(init=False, default=False)
     _grown: bool = attrs.field(init=False, default=False)
 
-    def pause(self) -> None:
-        """Stop reading until `resume` (the child blocks when the pipe is full)."""
+    def pause(self, hold: Hold = "protocol") -> None:
+        """Stop reading until *hold* is released by `resume` (the child blocks
+        when the pipe is full)."""
+        self._holds.add(hold)
         if not self.paused:
             self.paused = True
             self._resumed = trio.Event()
 
-    def resume(self) -> None:
-        """Start reading again after `pause`."""
-        if self.paused:
+    def resume(self, hold: Hold | None = "protocol") -> None:
+        """Release *hold* (``None``: every hold); read again if none is left."""
+        if hold is None:
+            self._holds.clear()
+        else:
+            self._holds.discard(hold)
+        if self.paused and not self._holds:
             self.paused = False
             self._resumed.set()
 
@@ -99,15 +112,17 @@ class Reader:
         """Deliver the fd's data until end of file or `close`, then call *lost*.
 
         Cancellation: the pump waits (shielded) until the reaper has stopped
-        and reaped the child, delivers what the child left in the pipe, then
-        closes the fd and calls *lost*. The reaper bounds that wait.
+        and reaped the child, delivers what the child left in the pipe (unless
+        paused: that is discarded), then closes the fd and calls *lost*. The
+        reaper bounds that wait.
         """
         try:
             await self._pump(deliver)
         except trio.Cancelled:
             with trio.CancelScope(shield=True):
                 await reaped.wait()
-            self._drain(deliver)
+            if not self.paused:  # a held pump delivers nothing, even now
+                self._drain(deliver)
             raise
         finally:
             self._close()
@@ -141,13 +156,9 @@ class Reader:
                 raise
             if not data:
                 return
-            full = len(data) == _READ_SIZE
-            if full and not self._grown and not self.terminal:
+            if len(data) == _READ_SIZE and not self._grown and not self.terminal:
                 self._grown = True  # a full read: this child writes fast
                 grow_pipe(fd)
-            # A short read from a pipe emptied it: wait, rather than read again
-            # only to be told so. (A terminal hands over one piece per read.)
-            readable = full or self.terminal
             deliver(data)
             since_yield += len(data)
             if since_yield >= _YIELD_EVERY:

@@ -127,7 +127,7 @@ _hook: Callable[[SpawnOptions, IProcessProtocol | None], Any] | None = None
 class Spawn:
     """The ``async with`` block of one child, returned by `spawn`."""
 
-    __slots__ = ("_nursery_manager", "_options", "_protocol", "_transport")
+    __slots__ = ("_nursery", "_nursery_manager", "_options", "_protocol", "_transport")
 
     def __init__(
         self, options: SpawnOptions, protocol: IProcessProtocol | None
@@ -136,6 +136,7 @@ class Spawn:
         self._protocol = protocol
         self._transport: ProcessTransport | None = None
         self._nursery_manager: Any = None
+        self._nursery: trio.Nursery | None = None
 
     async def __aenter__(self) -> ProcessTransport:
         if self._transport is not None:
@@ -181,7 +182,8 @@ class Spawn:
             stream_mode,
         )
         manager = self._nursery_manager = trio.open_nursery()
-        transport._start_tasks(await manager.__aenter__())
+        self._nursery = await manager.__aenter__()
+        transport._start_tasks(self._nursery)
         try:
             transport._connect()
             await trio.lowlevel.cancel_shielded_checkpoint()
@@ -206,7 +208,8 @@ class Spawn:
         elif not isinstance(exc, trio.Cancelled):
             # A Cancelled from the body comes from a scope around this block,
             # which already cancels our tasks; anything else must stop them.
-            manager._nursery.cancel_scope.cancel()
+            assert self._nursery is not None
+            self._nursery.cancel_scope.cancel()
         try:
             return bool(await manager.__aexit__(exc_type, exc, tb))
         except BaseExceptionGroup as group:
@@ -217,7 +220,7 @@ class Spawn:
                 return False
             _reraise(single)
         finally:
-            transport._detach()
+            transport._release()
 
 
 def _terminal_eof(master: int) -> bytes:

@@ -20,9 +20,10 @@ class FDStatistics:
       direction: ``"w"`` (the parent writes) or ``"r"`` (the child writes).
       buffered: for ``"w"``, bytes queued but not yet in the pipe; for ``"r"``,
         bytes read but not yet received from the stream (stream mode only).
-      paused: for ``"w"``, the queue is at its high-water mark, so a streaming
-        producer is paused and ``send_all`` waits; for ``"r"``, reading is
-        paused (``pauseProducing``, or a stream buffer nobody empties).
+      paused: for ``"w"``, the queue holds its high-water mark or more, so
+        ``send_all`` waits (a streaming producer is paused once the queue
+        passes the mark); for ``"r"``, reading is paused (``pauseProducing``,
+        or a stream buffer nobody empties).
       closed: the parent's end is closed (or will close once flushed).
     """
 

@@ -85,6 +85,7 @@ class StdinStream(trio.abc.SendStream):
             if type(data) is bytes and writer.buffered + len(data) <= writer.high_water:
                 self._check_usable()  # the checkpoint may have let it close
                 writer.write(data)  # the common case: it fits as it is
+                self._check_usable()  # the write itself may find the child gone
                 self.committed = len(data)
                 return
             view = memoryview(data)
@@ -103,6 +104,7 @@ class StdinStream(trio.abc.SendStream):
                     self._check_usable()
                 chunk = view[self.committed : self.committed + step]
                 writer.write(bytes(chunk) if copy else chunk)
+                self._check_usable()
                 self.committed += len(chunk)
                 since_yield += len(chunk)
         finally:

@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
 import attrs
 import trio
 
-from ._errors import ChildNotReady, ProcessEnded, RestartIntensityExceeded
+from ._errors import (
+    ChildNotReady,
+    ProcessEnded,
+    ProcessExitedAlready,
+    RestartIntensityExceeded,
+)
 from ._options import SpawnOptions, StrOrBytesPath
 from ._policy import (
     RESTART_TYPES,
@@ -80,6 +85,8 @@ EventKind: TypeAlias = Literal[
 # A line longer than this is delivered in pieces: memory stays bounded.
 _MAX_LINE: Final = 1 << 16
 _RECENT_LINES: Final = 256
+# How long a child's output may stay open after the child exited.
+_LEFTOVER_GRACE: Final = 0.5
 _LEVELS: Final = {"exited": logging.WARNING, "gave_up": logging.ERROR}
 
 
@@ -148,7 +155,10 @@ class ChildSpec:
       backoff: the waits between its restarts (`Backoff`).
       env, cwd, executable, uid, gid, new_session: as for ``spawn()``;
         children lead their own session by default, so stopping one stops its
-        own children too.
+        own children too. When the process exits, a background process it
+        left in its group that still holds its output is stopped as well
+        (else the output stays open and the exit goes unnoticed); without
+        its own session, that output is only closed.
     """
 
     name: str = attrs.field(kw_only=False)
@@ -322,6 +332,8 @@ class _Lines(ProcessProtocol):
     def __init__(self, child: SupervisedChild, sink: OutputSink | None) -> None:
         self.child, self.sink = child, sink
         self.partial: dict[int, bytes] = {}
+        self.open = {1, 2}
+        self.closed = trio.Event()  # end of file on stdout and stderr
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         buffered = self.partial.pop(childFD, b"") + data
@@ -338,6 +350,9 @@ class _Lines(ProcessProtocol):
         rest = self.partial.pop(childFD, b"")
         if rest:
             self._deliver(childFD, rest)
+        self.open.discard(childFD)
+        if not self.open:
+            self.closed.set()
 
     def _deliver(self, fd: int, line: bytes) -> None:
         line = line.removesuffix(b"\r")
@@ -346,6 +361,48 @@ class _Lines(ProcessProtocol):
             if self.sink is not None:
                 self.sink(self.child.name, fd, piece)
             self.child._line(piece)
+
+
+async def _sweep(
+    child: SupervisedChild, transport: ProcessTransport, lines: _Lines
+) -> None:
+    """*child*'s process exited: do not let what it left behind (a background
+    process still holding its output) keep this life open.
+
+    Such a process in the child's own process group is stopped as the child
+    would have been (SIGTERM, SIGKILL after ``kill_after``); in any case the
+    output pipes are closed after a short grace.
+    """
+    with trio.move_on_after(_LEFTOVER_GRACE):
+        await lines.closed.wait()
+        return
+    pgid = child._last_pid
+    if child.spec.new_session and pgid is not None:
+        # The group outlives its reaped leader, and its id is not reused while
+        # any member lives, so this reaches only what the child left.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+        with trio.move_on_after(child.spec.kill_after):
+            await lines.closed.wait()
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        with trio.move_on_after(_LEFTOVER_GRACE):
+            await lines.closed.wait()
+            return
+    transport.loseConnection()
+
+
+def _kill(child: SupervisedChild) -> None:
+    """SIGKILL *child*'s process (and its process group, if it leads one)."""
+    transport = child._transport
+    if not child._running or transport is None or transport.pid is None:
+        return
+    if child.spec.new_session:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(transport.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessExitedAlready):
+        transport.signalProcess(signal.SIGKILL)
 
 
 def _takes_task_status(task: Callable[..., Any]) -> bool:
@@ -535,14 +592,26 @@ class Supervisor:
 
         This restart is asked for: it counts in ``child.restarts`` but not
         against the restart intensity.
+
+        Raises:
+          KeyError: no such child.
+          RuntimeError: the supervisor is shutting down.
+          ChildNotReady, OSError: as for `start`; the child is then no longer
+            supervised (`start` may start it again).
         """
         child = self.child(name)
+        if self._closing:
+            raise RuntimeError("restart() during the supervisor's shutdown")
         if name not in self._policy.order:
             self._policy.add(name, child.spec.restart, child.spec.backoff)
         self._drop_pending_restart(child)
         await self._stop(child)
         child.restarts += 1
-        await self._bring_up(child)
+        try:
+            await self._bring_up(child)
+        except BaseException:
+            self._policy.remove(name)
+            raise
 
     def _drop_pending_restart(self, child: SupervisedChild) -> None:
         if child._pending_restart is not None:
@@ -563,7 +632,14 @@ class Supervisor:
         child._bringing_up = True
         try:
             await self._inner.start(self._life, child)
-            await self._until_ready(child)
+            try:
+                await self._until_ready(child)
+            except BaseException:
+                # Not ready, or the caller was cancelled: a life that is not
+                # handed over must not go on unsupervised.
+                with trio.CancelScope(shield=True):
+                    await self._stop(child)
+                raise
         finally:
             child._bringing_up = False
         if child._ended.is_set():
@@ -582,12 +658,18 @@ class Supervisor:
             return
         ended = child._ended
         outcome: list[str] = []
+        failure: list[Exception] = []
         with trio.move_on_after(child.spec.ready_timeout):
             async with trio.open_nursery() as race:
 
                 async def ready() -> None:
-                    await check(child)
-                    outcome.append("ready")
+                    try:
+                        await check(child)
+                    except Exception as exc:
+                        failure.append(exc)
+                        outcome.append("failed")
+                    else:
+                        outcome.append("ready")
                     race.cancel_scope.cancel()
 
                 async def exited() -> None:
@@ -604,7 +686,10 @@ class Supervisor:
             raise ChildNotReady(
                 f"{child.name} exited ({code}) before it was ready", child.name, code
             )
-        await self._stop(child)
+        if outcome[:1] == ["failed"]:
+            raise ChildNotReady(
+                f"{child.name}'s ready check failed: {failure[0]!r}", child.name
+            ) from failure[0]
         raise ChildNotReady(
             f"{child.name} was not ready within {child.spec.ready_timeout:g}s",
             child.name,
@@ -627,10 +712,11 @@ class Supervisor:
             with scope:
                 if spec.argv is not None:
                     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+                    lines = _Lines(child, self._on_output)
                     try:
                         block = spawn(
                             spec.argv,
-                            _Lines(child, self._on_output),
+                            lines,
                             executable=spec.executable,
                             env=spec.env,
                             cwd=spec.cwd,
@@ -648,6 +734,7 @@ class Supervisor:
                             started = self._running(child)
                             task_status.started()
                             await transport.wait()
+                            await _sweep(child, transport, lines)
                     finally:
                         if null >= 0:
                             os.close(null)
@@ -740,7 +827,7 @@ class Supervisor:
                         other.restarts += 1
                         try:
                             await self._bring_up(other)
-                        except (ChildNotReady, OSError) as exc:
+                        except Exception as exc:  # it could not be started
                             if not isinstance(exc, ChildNotReady):
                                 self._emit("exited", other, error=exc)
                             now = trio.current_time()
@@ -785,9 +872,7 @@ class Supervisor:
                     for child in order:
                         nursery.start_soon(self._stop, child)
         for child in order:
-            if child._running and child.pid is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child.pid, signal.SIGKILL)
+            _kill(child)
             await self._stop(child)
 
     # --- events --------------------------------------------------------------

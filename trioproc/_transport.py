@@ -218,12 +218,12 @@ class ProcessTransport:
     def pauseProducing(self) -> None:
         """Stop reading the child's output; the child blocks on a full pipe."""
         for reader in self._readers.values():
-            reader.pause()
+            reader.pause("protocol")
 
     def resumeProducing(self) -> None:
         """Read the child's output again after `pauseProducing`."""
         for reader in self._readers.values():
-            reader.resume()
+            reader.resume("protocol")
 
     def stopProducing(self) -> None:
         """Close everything, as `loseConnection`; the child is left to exit."""
@@ -342,6 +342,8 @@ class ProcessTransport:
         return self._streams.get(fd)
 
     def _close_fd(self, fd: int) -> bool:
+        if self._terminal and fd == 2:
+            return True  # the terminal's stderr is its output, fd 1
         if self._terminal and fd == 1:
             # Closing a terminal's output closes the terminal: hang up now.
             self._hang_up = True
@@ -360,10 +362,10 @@ class ProcessTransport:
         return list(self._readers)
 
     def _pause_reading(self, fd: int) -> None:
-        self._readers[fd].pause()
+        self._readers[fd].pause("buffer")
 
     def _resume_reading(self, fd: int) -> None:
-        self._readers[fd].resume()
+        self._readers[fd].resume("buffer")
 
     def _start_tasks(self, nursery: trio.Nursery) -> None:
         """Start the reaper, a pump per read end and a writer per write end."""
@@ -389,15 +391,19 @@ class ProcessTransport:
         assert self._protocol is not None
         self._call(self._protocol.makeConnection, self)
 
-    def _detach(self) -> None:
-        """The block is over and no callback can come: drop the protocol.
+    def _release(self) -> None:
+        """The block is over and its tasks are done: let go of what is left.
 
-        A protocol and its transport refer to each other; breaking that cycle
-        here lets both be freed at once rather than by the cyclic collector,
-        which otherwise costs a spawn-heavy program a noticeable share of its
-        time.
+        That is the protocol -- a protocol and its transport refer to each
+        other; breaking that cycle here lets both be freed at once rather than
+        by the cyclic collector, which otherwise costs a spawn-heavy program a
+        noticeable share of its time -- and a terminal's master, if a failing
+        callback kept it from being closed in the ordinary way.
         """
         self._protocol = None
+        master, self._pty_master = self._pty_master, None
+        if master is not None:
+            os.close(master)
 
     def _finish(self) -> None:
         """The block is done with the child: close write ends after their data;
@@ -406,13 +412,12 @@ class ProcessTransport:
             writer.close()
         for fd, reader in self._readers.items():
             if self._discard_output_on_exit:
-                if self._terminal:
-                    # Closing the master would hang the child up: read on,
-                    # discarding, until the terminal reports its end.
-                    self._streams[fd]._discard()
-                else:
+                self._streams[fd]._discard()
+                if not self._terminal:
+                    # (A terminal is read on, discarding, until it reports
+                    # its end: closing the master would hang the child up.)
                     reader.close()
-            reader.resume()
+            reader.resume(None)
 
     def _call(self, callback: Any, *args: Any) -> None:
         # After one callback has raised, the protocol hears nothing more: its

@@ -21,6 +21,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, final
 
@@ -96,7 +97,8 @@ class _FakeWriter:
 
     def _ask_for_more(self) -> None:
         producer = self.producer
-        wanted = not self.streaming and not self.done and self.buffered < self.low_water
+        # As the real writer: once everything queued is written.
+        wanted = not self.streaming and not self.done and not self.buffered
         if producer is not None and wanted:
             producer.resumeProducing()
 
@@ -161,9 +163,10 @@ class FakeProcessTransport:
 
     It records what the parent did: `value` / `clear` (bytes the child read
     on an fd), `signals`, `closedChildFDs`, `producer`, `streaming`,
-    `disconnecting`; `pid` is settable. SIGKILL ends the fake child, as the
-    kernel would; other signals are only recorded unless a test or a script
-    reacts to them.
+    `disconnecting`, `hung_up` (a pty closed by ``closeStdout`` or
+    ``loseConnection``: the kernel would send the child SIGHUP); `pid` is
+    settable. SIGKILL ends the fake child, as the kernel would; other signals
+    (and a hang-up) are only recorded unless a test or a script reacts to them.
     """
 
     def __init__(
@@ -184,6 +187,7 @@ class FakeProcessTransport:
         self.signals: list[str | int | signal.Signals] = []
         self.closedChildFDs: set[int] = set()
         self.disconnecting = False
+        self.hung_up = False
         self.window_size: tuple[int, int] | None = (24, 80) if pty else None
         self._terminal = pty
         self._kill_after = check_kill_after(kill_after)
@@ -195,9 +199,12 @@ class FakeProcessTransport:
         self._readable = {fd for fd, how in layout.items() if how == "r"}
         self._passed = {fd for fd, how in layout.items() if isinstance(how, int)}
         self._open = {*self._writers, *self._readable}
-        self._reading_paused: set[int] = set()
+        # Reading is held by the protocol (pauseProducing), for every fd,
+        # and by full stream buffers, per fd.
+        self._protocol_paused = False
+        self._buffer_full: set[int] = set()
         self._held: deque[tuple[int, bytes]] = deque()
-        self._later: deque[Callable[[], None]] = deque()
+        self._later: deque[Callable[[], object]] = deque()
         self._work = trio.Event()
         self._status: int | None = None
         self._reason: ProcessEnded | None = None
@@ -235,9 +242,7 @@ class FakeProcessTransport:
         data = as_bytes(data)
         if childFD in self.closedChildFDs or not data:
             return  # the parent closed it: discarded, as a closed pipe would
-        if childFD in self._reading_paused or any(
-            fd == childFD for fd, _ in self._held
-        ):
+        if self._paused(childFD) or any(fd == childFD for fd, _ in self._held):
             self._held.append((childFD, data))  # per fd, as each fd has a pump
         else:
             self._call(self._protocol.childDataReceived, childFD, data)
@@ -350,8 +355,8 @@ class FakeProcessTransport:
 
     def closeChildFD(self, childFD: int) -> None:
         """Close the parent's end of *childFD* (a write end after its data)."""
-        if childFD in self._passed:
-            return
+        if childFD in self._passed or (self._terminal and childFD == 2):
+            return  # (a terminal's stderr is its output, fd 1)
         if childFD not in {*self._writers, *self._readable}:
             raise not_a_child_fd(
                 childFD, {*self._writers, *self._readable, *self._passed}
@@ -421,12 +426,11 @@ class FakeProcessTransport:
 
     def pauseProducing(self) -> None:
         """Hold the child's output (see `deliver`)."""
-        self._reading_paused.update(self._readable)
-        self._reading_changed = trio.Event()
+        self._protocol_paused = True
 
     def resumeProducing(self) -> None:
         """Deliver held output (later) and what comes."""
-        self._reading_paused.clear()
+        self._protocol_paused = False
         self._defer(self._release_held)
 
     def stopProducing(self) -> None:
@@ -506,9 +510,7 @@ class FakeProcessTransport:
             stream = self._streams.get(fd)
             buffered = stream._size if stream is not None else 0
             closed = fd in self.closedChildFDs or fd not in self._open
-            fds[fd] = FDStatistics(
-                fd, "r", buffered, fd in self._reading_paused, closed
-            )
+            fds[fd] = FDStatistics(fd, "r", buffered, self._paused(fd), closed)
         stdin = self._writers.get(0)
         producer: Literal["streaming", "pull"] | None = None
         if stdin is not None and stdin.producer is not None:
@@ -527,18 +529,25 @@ class FakeProcessTransport:
         return sorted(self._readable)
 
     def _pause_reading(self, fd: int) -> None:
-        if fd not in self._reading_paused:
-            self._reading_paused.add(fd)
-            self._reading_changed = trio.Event()
+        self._buffer_full.add(fd)
 
     def _resume_reading(self, fd: int) -> None:
-        if fd in self._reading_paused:
-            self._reading_paused.discard(fd)
+        if fd in self._buffer_full:
+            self._buffer_full.discard(fd)
             self._defer(self._release_held)
+
+    def _paused(self, fd: int) -> bool:
+        return self._protocol_paused or fd in self._buffer_full
+
+    def _read_everything(self) -> None:
+        """Drop every hold on reading, as the real block does on its way out."""
+        self._protocol_paused = False
+        self._buffer_full.clear()
+        self._defer(self._release_held)
 
     # --- what a scripted child needs (trioproc.testing's fake spawn) -------
 
-    def _defer(self, action: Callable[[], None]) -> None:
+    def _defer(self, action: Callable[[], object]) -> None:
         """Queue what the real transport would do later, from a task."""
         self._later.append(action)
         self._work.set()
@@ -557,7 +566,7 @@ class FakeProcessTransport:
 
     async def _until_reading(self, fd: int) -> None:
         """Return once the parent reads *fd* (a child blocks on a full pipe)."""
-        while fd in self._reading_paused and fd not in self.closedChildFDs:
+        while self._paused(fd) and fd not in self.closedChildFDs:
             await self._reading_changed.wait()
         await trio.lowlevel.checkpoint()
 
@@ -575,6 +584,18 @@ class FakeProcessTransport:
         return writer
 
     def _close(self, fd: int) -> None:
+        if self._terminal and fd == 1 and not self.hung_up:
+            # Closing a terminal's output closes the terminal: pending input
+            # is dropped, and the child is hung up.
+            self.hung_up = True
+            stdin = self._writers[0]
+            if not stdin.done:
+                self.closedChildFDs.add(0)
+                stdin.end(broken=False)
+                self._defer(lambda: self._lose(0))
+            handler = self._signal_handler
+            if handler is not None:
+                self._defer(partial(handler, signal.SIGHUP))
         writer = self._writers.get(fd)
         if writer is not None:
             if not writer.done:
@@ -601,12 +622,14 @@ class FakeProcessTransport:
         kept: deque[tuple[int, bytes]] = deque()
         while self._held:
             fd, data = self._held.popleft()
-            if fd in self._reading_paused or any(other == fd for other, _ in kept):
+            if self._paused(fd) or any(other == fd for other, _ in kept):
                 kept.append((fd, data))
             else:
                 self._call(self._protocol.childDataReceived, fd, data)
         self._held = kept
-        self._reading_changed.set()
+        # Wake who waits for reading, to look again; a fresh event for the next.
+        changed, self._reading_changed = self._reading_changed, trio.Event()
+        changed.set()
 
     def _killed(self) -> None:
         if self._status is None:

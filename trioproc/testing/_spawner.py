@@ -282,6 +282,7 @@ class _FakeBlock:
         self._fake: FakeProcessTransport | None = None
         self._player: _Player | None = None
         self._manager: Any = None
+        self._nursery: trio.Nursery | None = None
 
     async def __aenter__(self) -> Any:
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -312,7 +313,7 @@ class _FakeBlock:
         self._fake, self._player = fake, _Player(fake, command)
         fake._signal_handler = self._player.on_signal
         self._manager = trio.open_nursery()
-        nursery = await self._manager.__aenter__()
+        nursery = self._nursery = await self._manager.__aenter__()
         nursery.start_soon(self._player.play, name=f"fake child {argv!r}")
         nursery.start_soon(fake._kernel, name=f"fake kernel {argv!r}")
         await trio.lowlevel.cancel_shielded_checkpoint()
@@ -326,9 +327,10 @@ class _FakeBlock:
     ) -> bool:
         if self._real is not None:
             return await self._real.__aexit__(exc_type, exc, tb)
-        fake, manager = self._fake, self._manager
+        fake, manager, nursery = self._fake, self._manager, self._nursery
         assert fake is not None
         assert manager is not None
+        assert nursery is not None
         try:
             if exc is None:
                 # As the real block: close the write ends after their data,
@@ -337,11 +339,11 @@ class _FakeBlock:
                     fake.closeChildFD(fd)
                 for stream in fake._streams.values():
                     stream._discard()
-                fake.resumeProducing()
+                fake._read_everything()
             elif not isinstance(exc, trio.Cancelled):
-                manager._nursery.cancel_scope.cancel()  # the player stops the child
+                nursery.cancel_scope.cancel()  # the player stops the child
         except BaseException as error:
-            manager._nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
             exc_type, exc, tb = type(error), error, error.__traceback__
         try:
             return bool(await manager.__aexit__(exc_type, exc, tb))
