@@ -33,7 +33,7 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
-	$(BIN)/python benchmarks/suite.py --rounds 3
+	$(BIN)/python benchmarks/suite.py --rounds 5
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache
