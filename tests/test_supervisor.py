@@ -821,3 +821,29 @@ async def test_a_failed_restart_leaves_the_child_unsupervised() -> None:
         assert events.kinds("svc").count("started") == 2
         again = await sup.start(spec("svc", ready=first_only))
         assert again.running
+
+
+async def test_a_leftover_that_ignores_sigterm_is_killed_after_kill_after() -> None:
+    """The leftover holding the output ignores SIGTERM: SIGKILL follows after
+    the child's kill_after, and the exit is still reported."""
+    lines: list[bytes] = []
+    events = Events()
+    async with trioproc.Supervisor(
+        on_output=lambda n, fd, line: lines.append(line), on_event=events
+    ) as sup:
+        await sup.start(
+            trioproc.ChildSpec(
+                "forks",
+                argv=[
+                    "sh",
+                    "-c",
+                    "(trap '' TERM; exec sleep 60) & echo left $!; exit 3",
+                ],
+                restart="temporary",
+                kill_after=0.3,
+            )
+        )
+        with trio.fail_after(5):
+            await events.wait_for("exited", "forks")
+        assert sup.child("forks").returncode == 3
+        assert wait_gone(int(lines[0].split()[1]))
