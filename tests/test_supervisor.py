@@ -266,12 +266,17 @@ async def test_parallel_shutdown_stops_all_at_once() -> None:
     assert 0.5 <= trio.current_time() - start < 1.4  # in turn it would be 1.5 s
 
 
-async def test_the_shutdown_deadline_kills_what_is_left() -> None:
-    """shutdown_timeout bounds the whole shutdown: past it, SIGKILL."""
+@pytest.mark.parametrize("new_session", [True, False])
+async def test_the_shutdown_deadline_kills_what_is_left(new_session: bool) -> None:
+    """shutdown_timeout bounds the whole shutdown: past it, SIGKILL -- to a
+    child that leads no process group too, without waiting for its own
+    kill_after."""
     program = [*IGNORES_TERM[:-1], IGNORES_TERM[-1].replace("'ready'", "'up'")]
     sup, events = supervisor(shutdown_timeout=0.3)
     async with sup:
-        await sup.start(spec("stubborn", program, kill_after=30))
+        await sup.start(
+            spec("stubborn", program, kill_after=30, new_session=new_session)
+        )
         start = trio.current_time()
     assert trio.current_time() - start < 5
     assert [e.returncode for e in events.seen if e.kind == "stopped"] == [
@@ -714,68 +719,52 @@ async def test_a_restart_whose_ready_check_raises_counts_as_a_failure() -> None:
     assert "gave_up" in events.kinds()
 
 
-async def test_an_exit_is_noticed_though_a_leftover_holds_the_output() -> None:
-    """The child exits, leaving a background process that holds its stdout:
-    the supervisor still sees the exit at once, and (own session) stops the
-    leftover."""
+async def run_a_child_that_leaves_a_leftover(leftover: str, **spec: Any) -> int:
+    """Supervise a shell that starts *leftover* in the background (holding
+    its stdout) and exits 3; return the leftover's pid once the supervisor
+    has seen the exit."""
     lines: list[bytes] = []
     events = Events()
     async with trioproc.Supervisor(
         on_output=lambda n, fd, line: lines.append(line), on_event=events
     ) as sup:
+        command = f"{leftover} & echo left $!; exit 3"
         await sup.start(
             trioproc.ChildSpec(
-                "forks",
-                argv=["sh", "-c", "sleep 60 & echo left $!; exit 3"],
-                restart="temporary",
+                "forks", argv=["sh", "-c", command], restart="temporary", **spec
             )
         )
         with trio.fail_after(3):
             await events.wait_for("exited", "forks")
         assert not sup.child("forks").running
         assert sup.child("forks").returncode == 3
-        leftover = int(lines[0].split()[1])
-        assert wait_gone(leftover)
+        return int(lines[0].split()[1])
+
+
+async def test_an_exit_is_noticed_though_a_leftover_holds_the_output() -> None:
+    """The child exits, leaving a background process that holds its stdout:
+    the supervisor still sees the exit at once, and (own session) stops the
+    leftover."""
+    assert wait_gone(await run_a_child_that_leaves_a_leftover("sleep 60"))
+
+
+async def test_a_leftover_that_ignores_sigterm_is_killed_after_kill_after() -> None:
+    """The leftover ignores SIGTERM: SIGKILL follows after the child's
+    kill_after, and the exit is still reported."""
+    ignores = "(trap '' TERM; exec sleep 60)"
+    leftover = await run_a_child_that_leaves_a_leftover(ignores, kill_after=0.3)
+    assert wait_gone(leftover)
 
 
 async def test_without_its_own_session_a_leftover_only_loses_the_output() -> None:
     """new_session=False: the exit is noticed (the pipes are closed after a
     grace); the leftover is not signalled, as it is not in a group of ours."""
-    lines: list[bytes] = []
-    events = Events()
-    async with trioproc.Supervisor(
-        on_output=lambda n, fd, line: lines.append(line), on_event=events
-    ) as sup:
-        await sup.start(
-            trioproc.ChildSpec(
-                "forks",
-                argv=["sh", "-c", "sleep 60 & echo left $!; exit 3"],
-                restart="temporary",
-                new_session=False,
-            )
-        )
-        with trio.fail_after(3):
-            await events.wait_for("exited", "forks")
-        leftover = int(lines[0].split()[1])
-        try:
-            assert alive(leftover)
-        finally:
-            os.kill(leftover, signal.SIGKILL)
-        assert wait_gone(leftover)
-
-
-async def test_shutdown_kills_a_child_without_its_own_session() -> None:
-    """The shutdown deadline's SIGKILL reaches a child that is not a process
-    group leader too, without waiting for its own kill_after."""
-    program = [*IGNORES_TERM[:-1], IGNORES_TERM[-1].replace("'ready'", "'up'")]
-    sup, events = supervisor(shutdown_timeout=0.3)
-    async with sup:
-        await sup.start(spec("stubborn", program, kill_after=30, new_session=False))
-        start = trio.current_time()
-    assert trio.current_time() - start < 5
-    assert [e.returncode for e in events.seen if e.kind == "stopped"] == [
-        -signal.SIGKILL
-    ]
+    leftover = await run_a_child_that_leaves_a_leftover("sleep 60", new_session=False)
+    try:
+        assert alive(leftover)
+    finally:
+        os.kill(leftover, signal.SIGKILL)
+    assert wait_gone(leftover)
 
 
 async def test_restart_during_shutdown_is_refused() -> None:
@@ -821,29 +810,3 @@ async def test_a_failed_restart_leaves_the_child_unsupervised() -> None:
         assert events.kinds("svc").count("started") == 2
         again = await sup.start(spec("svc", ready=first_only))
         assert again.running
-
-
-async def test_a_leftover_that_ignores_sigterm_is_killed_after_kill_after() -> None:
-    """The leftover holding the output ignores SIGTERM: SIGKILL follows after
-    the child's kill_after, and the exit is still reported."""
-    lines: list[bytes] = []
-    events = Events()
-    async with trioproc.Supervisor(
-        on_output=lambda n, fd, line: lines.append(line), on_event=events
-    ) as sup:
-        await sup.start(
-            trioproc.ChildSpec(
-                "forks",
-                argv=[
-                    "sh",
-                    "-c",
-                    "(trap '' TERM; exec sleep 60) & echo left $!; exit 3",
-                ],
-                restart="temporary",
-                kill_after=0.3,
-            )
-        )
-        with trio.fail_after(5):
-            await events.wait_for("exited", "forks")
-        assert sup.child("forks").returncode == 3
-        assert wait_gone(int(lines[0].split()[1]))
