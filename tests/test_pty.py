@@ -250,7 +250,8 @@ async def test_a_child_closing_its_terminal_before_exit_is_not_hung_up() -> None
 
 async def test_a_producer_failing_to_stop_still_closes_the_terminal() -> None:
     """stopProducing() raising as the writer ends: its error leaves the
-    block, and the terminal's master is closed all the same."""
+    block, and fd 0 is still lost, the protocol ended and the terminal's
+    master closed."""
 
     class BadStop:
         def pauseProducing(self) -> None:
@@ -263,12 +264,15 @@ async def test_a_producer_failing_to_stop_still_closes_the_terminal() -> None:
             raise LookupError("cannot stop")
 
     before = open_fds()
+    protocol = Recorder()
     with pytest.raises(LookupError, match="cannot stop"):
-        async with trioproc.spawn(["cat"], Recorder(), pty=True) as transport:
+        async with trioproc.spawn(["cat"], protocol, pty=True) as transport:
             transport.registerProducer(BadStop(), True)
             transport.closeStdin()
             await transport.wait()
     assert open_fds() == before
+    assert ("lost", 0) in protocol.events  # the writer's end is still reported
+    assert protocol.kinds()[-1] == "ended"
 
 
 async def test_closing_fd_2_of_a_terminal_is_harmless() -> None:

@@ -45,8 +45,6 @@ __all__ = ["Launch", "find_program", "prepare", "set_window_size"]
 _TRAMPOLINE: Final = os.fsencode(os.path.abspath(_trampoline.__file__))
 _PAYLOAD_LIMIT: Final = 1 << 20
 
-# F_SETPIPE_SZ is Linux's; Python names it from 3.10 on.
-
 
 @final
 @attrs.define(eq=False)

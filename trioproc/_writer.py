@@ -211,9 +211,11 @@ class Writer:
                 os.close(self.fd)
             self.fd = -1
             producer, self.producer = self.producer, None
-            if producer is not None:
-                producer.stopProducing()
-            lost()
+            try:
+                if producer is not None:
+                    producer.stopProducing()
+            finally:
+                lost()
 
     async def _run(self) -> None:
         fd = self.fd
