@@ -211,16 +211,29 @@ class Spawn:
             assert self._nursery is not None
             self._nursery.cancel_scope.cancel()
         try:
-            return bool(await manager.__aexit__(exc_type, exc, tb))
-        except BaseExceptionGroup as group:
-            single = _one_error(group)
-            if single is None:
-                raise
-            if single is exc:
-                return False
-            _reraise(single)
+            return await exit_nursery(manager, exc_type, exc, tb)
         finally:
             transport._release()
+
+
+async def exit_nursery(
+    manager: Any,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> bool:
+    """Leave *manager* (a ``trio.open_nursery()`` entered by hand) as a block
+    ends by *exc*, with every trioproc block's exception policy: a single
+    error leaves as itself, cancellations as one, several errors as a group."""
+    try:
+        return bool(await manager.__aexit__(exc_type, exc, tb))
+    except BaseExceptionGroup as group:
+        single = _one_error(group)
+        if single is None:
+            raise
+        if single is exc:
+            return False
+        _reraise(single)
 
 
 def _terminal_eof(master: int) -> bytes:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal, final
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Literal, Protocol, final
 
 import attrs
 
-__all__ = ["FDStatistics", "TransportStatistics"]
+__all__ = ["FDStatistics", "TransportStatistics", "snapshot"]
 
 
 @final
@@ -52,3 +53,49 @@ class TransportStatistics:
     producer_paused: bool
     high_water: int
     low_water: int
+
+
+class _Queue(Protocol):
+    """What a snapshot reads of a write end's queue (the real writer's, or
+    the fake's)."""
+
+    @property
+    def buffered(self) -> int: ...
+    @property
+    def high_water(self) -> int: ...
+    @property
+    def low_water(self) -> int: ...
+    @property
+    def producer(self) -> Any: ...
+    @property
+    def streaming(self) -> bool: ...
+    @property
+    def producer_paused(self) -> bool: ...
+    @property
+    def done(self) -> bool: ...
+
+
+def snapshot(
+    writers: Mapping[int, _Queue], readers: Iterable[FDStatistics]
+) -> TransportStatistics:
+    """The statistics of a transport with these write ends and read ends (a
+    read end that is also a write end, a terminal, is reported as written to)."""
+    fds = {
+        fd: FDStatistics(
+            fd, "w", queue.buffered, queue.buffered >= queue.high_water, queue.done
+        )
+        for fd, queue in writers.items()
+    }
+    for reader in readers:
+        fds.setdefault(reader.fd, reader)
+    stdin = writers.get(0)
+    producer: Literal["streaming", "pull"] | None = None
+    if stdin is not None and stdin.producer is not None:
+        producer = "streaming" if stdin.streaming else "pull"
+    return TransportStatistics(
+        fds=MappingProxyType(fds),
+        producer=producer,
+        producer_paused=stdin is not None and stdin.producer_paused,
+        high_water=stdin.high_water if stdin is not None else 0,
+        low_water=stdin.low_water if stdin is not None else 0,
+    )

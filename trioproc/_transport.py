@@ -13,8 +13,7 @@ import os
 import signal
 from collections.abc import Iterable
 from functools import partial
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 import trio
@@ -32,7 +31,7 @@ from ._errors import ProcessEnded
 from ._launch import set_window_size
 from ._options import check_kill_after
 from ._reaper import stop_sequence
-from ._statistics import FDStatistics, TransportStatistics
+from ._statistics import FDStatistics, TransportStatistics, snapshot
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol, IProducer
@@ -267,32 +266,17 @@ class ProcessTransport:
     def statistics(self) -> TransportStatistics:
         """The flow state now: per fd, bytes buffered and whether it is paused
         or closed, and the producer's state."""
-        fds: dict[int, FDStatistics] = {}
-        for fd, writer in self._writers.items():
-            fds[fd] = FDStatistics(
+        readers = (
+            FDStatistics(
                 fd,
-                "w",
-                writer.buffered,
-                writer.buffered >= writer.high_water,
-                writer.done,
+                "r",
+                self._streams[fd]._size if fd in self._streams else 0,
+                reader.paused,
+                reader.fd < 0,
             )
-        for fd, reader in self._readers.items():
-            if fd in fds:  # a terminal: one fd, reported as written to
-                continue
-            stream = self._streams.get(fd)
-            buffered = stream._size if stream is not None else 0
-            fds[fd] = FDStatistics(fd, "r", buffered, reader.paused, reader.fd < 0)
-        stdin = self._writers.get(0)
-        producer: Literal["streaming", "pull"] | None = None
-        if stdin is not None and stdin.producer is not None:
-            producer = "streaming" if stdin.streaming else "pull"
-        return TransportStatistics(
-            fds=MappingProxyType(fds),
-            producer=producer,
-            producer_paused=stdin is not None and stdin.producer_paused,
-            high_water=stdin.high_water if stdin is not None else 0,
-            low_water=stdin.low_water if stdin is not None else 0,
+            for fd, reader in self._readers.items()
         )
+        return snapshot(self._writers, readers)
 
     @property
     def stdin(self) -> StdinStream | None:

@@ -22,7 +22,6 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, final
 
 import trio
@@ -38,7 +37,7 @@ from .._contract import (
 )
 from .._errors import ProcessEnded, ProcessExitedAlready
 from .._options import DEFAULT_CHILD_FDS, check_kill_after, check_protocol
-from .._statistics import FDStatistics, TransportStatistics
+from .._statistics import FDStatistics, TransportStatistics, snapshot
 from .._streams import StdinStream, StreamProtocol
 
 if TYPE_CHECKING:
@@ -497,31 +496,17 @@ class FakeProcessTransport:
 
     def statistics(self) -> TransportStatistics:
         """The flow state now, as the real transport reports it."""
-        fds: dict[int, FDStatistics] = {}
-        for fd, writer in self._writers.items():
-            fds[fd] = FDStatistics(
+        readers = (
+            FDStatistics(
                 fd,
-                "w",
-                writer.buffered,
-                writer.buffered >= writer.high_water,
-                writer.done,
+                "r",
+                self._streams[fd]._size if fd in self._streams else 0,
+                self._paused(fd),
+                fd in self.closedChildFDs or fd not in self._open,
             )
-        for fd in self._readable - fds.keys():
-            stream = self._streams.get(fd)
-            buffered = stream._size if stream is not None else 0
-            closed = fd in self.closedChildFDs or fd not in self._open
-            fds[fd] = FDStatistics(fd, "r", buffered, self._paused(fd), closed)
-        stdin = self._writers.get(0)
-        producer: Literal["streaming", "pull"] | None = None
-        if stdin is not None and stdin.producer is not None:
-            producer = "streaming" if stdin.streaming else "pull"
-        return TransportStatistics(
-            fds=MappingProxyType(fds),
-            producer=producer,
-            producer_paused=stdin is not None and stdin.producer_paused,
-            high_water=stdin.high_water if stdin is not None else 0,
-            low_water=stdin.low_water if stdin is not None else 0,
+            for fd in sorted(self._readable)
         )
+        return snapshot(self._writers, readers)
 
     # --- what stream mode needs (see trioproc._streams.StreamProtocol) -----
 

@@ -14,7 +14,6 @@ import contextlib
 import re
 import shlex
 import signal as _signal
-import sys
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
@@ -23,13 +22,8 @@ import attrs
 import trio
 
 from .. import _spawn
-from .._spawn import Spawn, _one_error, _reraise
+from .._spawn import Spawn, exit_nursery
 from ._fake import FakeProcessTransport
-
-if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
-    from exceptiongroup import (  # type: ignore[import-not-found,unused-ignore]
-        BaseExceptionGroup,
-    )
 
 if TYPE_CHECKING:
     from .._interfaces import IProcessProtocol
@@ -345,15 +339,7 @@ class _FakeBlock:
         except BaseException as error:
             nursery.cancel_scope.cancel()
             exc_type, exc, tb = type(error), error, error.__traceback__
-        try:
-            return bool(await manager.__aexit__(exc_type, exc, tb))
-        except BaseExceptionGroup as group:
-            single = _one_error(group)
-            if single is None:
-                raise
-            if single is exc:
-                return False
-            _reraise(single)
+        return await exit_nursery(manager, exc_type, exc, tb)
 
 
 @final
