@@ -447,18 +447,24 @@ async def asyncio_echo(n: int) -> None:
     await process.wait()
 
 
-async def trio_echo(n: int) -> None:
-    process = await trio.lowlevel.open_process(
-        ["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    stdin, stdout = process.stdin, process.stdout
-    assert stdin is not None
-    assert stdout is not None
+async def _echo(
+    stdin: trio.abc.SendStream, stdout: trio.abc.ReceiveStream, n: int
+) -> None:
+    """*n* round trips of LINE through Trio streams (trio's and trioproc's)."""
     for _ in range(n):
         await stdin.send_all(LINE)
         got = 0
         while got < len(LINE):
             got += len(await stdout.receive_some(4096))
+
+
+async def trio_echo(n: int) -> None:
+    process = await trio.lowlevel.open_process(
+        ["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    await _echo(process.stdin, process.stdout, n)
     await flow._trio_close(process)
 
 
@@ -478,14 +484,9 @@ async def anyio_echo(n: int) -> None:
 
 async def trioproc_echo(n: int) -> None:
     async with trioproc.spawn(["cat"]) as child:
-        stdin, stdout = child.stdin, child.stdout
-        assert stdin is not None
-        assert stdout is not None
-        for _ in range(n):
-            await stdin.send_all(LINE)
-            got = 0
-            while got < len(LINE):
-                got += len(await stdout.receive_some(4096))
+        assert child.stdin is not None
+        assert child.stdout is not None
+        await _echo(child.stdin, child.stdout, n)
 
 
 class _Echoer(trioproc.ProcessProtocol):

@@ -53,7 +53,7 @@ from ._policy import (
     check_seconds,
 )
 from ._protocol import ProcessProtocol
-from ._spawn import _one_error, _reraise, spawn
+from ._spawn import _one_error, exit_nursery, spawn
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
     from exceptiongroup import (  # type: ignore[import-not-found,unused-ignore]
@@ -509,24 +509,15 @@ class Supervisor:
         self._host_scope.cancel()
         gave_up = self._gave_up
         try:
-            suppressed = bool(await manager.__aexit__(exc_type, exc, tb))
-        except BaseExceptionGroup as group:
-            single = _one_error(group)
-            if gave_up is not None and (
-                single is None or isinstance(single, trio.Cancelled)
-            ):
-                raise gave_up from group
-            if single is None:
-                raise
-            if single is exc:
-                return False
-            _reraise(single)
-        except trio.Cancelled as cancelled:
+            suppressed = await exit_nursery(manager, exc_type, exc, tb)
+        except (BaseExceptionGroup, trio.Cancelled) as ended:
+            # Several errors, or the cancellation giving up caused: giving up
+            # is what leaves the block.
             if gave_up is not None:
-                raise gave_up from cancelled
+                raise gave_up from ended
             raise
-        if gave_up is not None:
-            raise gave_up
+        if gave_up is not None and (exc is None or isinstance(exc, trio.Cancelled)):
+            raise gave_up from exc  # (a body error of its own leaves as itself)
         return suppressed
 
     # --- public operations ---------------------------------------------------
