@@ -146,7 +146,23 @@ async def test_send_all_delivers_every_byte_in_order() -> None:
     async with trioproc.spawn(SLOW_HASHER, protocol) as transport:
         assert transport.stdin is not None
         await transport.stdin.send_all(data)
-        assert transport.statistics().fds[0].buffered <= 2 * 64 * 1024
+        # send_all() queues no more than the high-water mark (64 KiB).
+        assert transport.statistics().fds[0].buffered <= 64 * 1024
+        await transport.stdin.aclose()
+    assert protocol.out(1) == expected_report(data)
+
+
+async def test_send_all_copies_what_it_queues_from_a_mutable_buffer() -> None:
+    """A bytearray reused once send_all() returns: the child still reads what
+    it held at the call, including the part that waited in the queue."""
+    data = bytes(range(256)) * 400  # 100 KiB: more than the pipe takes at first
+    buffer = bytearray(data)
+    protocol = Recorder()
+    async with trioproc.spawn(SLOW_HASHER, protocol) as transport:
+        assert transport.stdin is not None
+        await transport.stdin.send_all(buffer)
+        assert transport.statistics().fds[0].buffered > 0  # some of it queued
+        buffer[:] = bytes(len(buffer))
         await transport.stdin.aclose()
     assert protocol.out(1) == expected_report(data)
 

@@ -82,31 +82,26 @@ class StdinStream(trio.abc.SendStream):
             self._check_usable()
             await trio.lowlevel.checkpoint()
             writer = self._writer
-            if type(data) is bytes and writer.buffered + len(data) <= writer.high_water:
-                self._check_usable()  # the checkpoint may have let it close
-                writer.write(data)  # the common case: it fits as it is
-                self._check_usable()  # the write itself may find the child gone
-                self.committed = len(data)
-                return
             view = memoryview(data)
             if view.ndim != 1 or view.format not in ("B", "b", "c"):
                 view = view.cast("B")
             copy = not isinstance(data, bytes)  # the caller may reuse its buffer
-            step = writer.high_water
             since_yield = 0
-            while self.committed < len(view):
-                # A checkpoint when the queue is full (to wait for room) or
-                # once a MiB (to let others run); a slice of high_water per
-                # step, so that `committed` is exact if this is cancelled.
+            while True:
+                # Each step takes what the pipe accepts at once and what the
+                # queue has room for, so `committed` is exact if this is
+                # cancelled; a checkpoint when the queue is full (to wait for
+                # room) or once a MiB (to let others run).
+                self._check_usable()
+                taken = writer.offer(view[self.committed :], copy=copy)
+                self._check_usable()  # the write itself may find the child gone
+                self.committed += taken
+                since_yield += taken
+                if self.committed == len(view):
+                    return
                 if writer.buffered >= writer.high_water or since_yield >= 1 << 20:
                     since_yield = 0
                     await writer.wait_for_room()
-                    self._check_usable()
-                chunk = view[self.committed : self.committed + step]
-                writer.write(bytes(chunk) if copy else chunk)
-                self._check_usable()
-                self.committed += len(chunk)
-                since_yield += len(chunk)
         finally:
             self._sending = False
 

@@ -2,12 +2,13 @@
 the producer that fills it.
 
 `Writer.write` never blocks: it writes at once what the pipe takes and queues
-the rest, counted in bytes. The writer task empties the queue as the pipe
-drains. The queue's high- and low-water marks are where flow control happens:
-a streaming producer is paused when the queued bytes pass the high mark and
-resumed when they fall below the low mark; ``send_all`` waits while the
-queue is at the high mark; a pull producer is asked for more when the queue
-has room.
+the rest, counted in bytes; `Writer.offer` (for ``send_all``) queues only up to
+the high-water mark and says how much it took. The writer task empties the
+queue as the pipe drains. The queue's high- and low-water marks are where flow
+control happens: a streaming producer is paused when the queued bytes pass the
+high mark and resumed when they fall below the low mark; ``send_all`` waits
+while the queue is at the high mark; a pull producer is asked for more when
+the queue has room.
 
 When the queue is empty the task watches the fd instead: on Linux a pipe's
 write end reports an error as soon as its read end is closed, so the parent
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import mmap
 import os
 import select
 from collections import deque
@@ -37,8 +39,38 @@ if TYPE_CHECKING:
 __all__ = ["Writer"]
 
 _IOV_MAX: Final = min(os.sysconf("SC_IOV_MAX"), 1024)
+# Linux keeps the last two pages a pipe's reader freed for the pipe's next
+# write. While the child keeps up, writes of two pages reuse them, warm in the
+# cache, instead of allocating (and charging) fresh pages. Into `cat` that is
+# 1.6x the MB/s of 64 KiB writes, with less CPU on both sides. When the child
+# lags behind, it costs more system calls per byte.
+_WRITE_SIZE: Final = 2 * mmap.PAGESIZE
+# A writer that keeps finding room yields once per this many bytes.
+_YIELD_EVERY: Final = 1 << 20
 # What a write raises once the child's end is gone (EIO: a pty with no slave).
 _BROKEN: Final = frozenset({errno.EPIPE, errno.ECONNRESET, errno.EIO})
+
+
+def _write_pages(fd: int, data: memoryview) -> int:
+    """Write *data* to *fd* in page-pair pieces until it is written or the fd
+    is full; return how many bytes were written.
+
+    Raises:
+      BlockingIOError: not even the first piece fit.
+    """
+    written = 0
+    end = len(data)
+    while written < end:
+        try:
+            n = os.write(fd, data[written : written + _WRITE_SIZE])
+        except BlockingIOError:
+            if written:
+                break
+            raise
+        written += n
+        if n < _WRITE_SIZE:
+            break  # the fd is full now
+    return written
 
 
 def _reader_gone(fd: int) -> bool:
@@ -96,9 +128,7 @@ class Writer:
         """Queue *data* in order, writing what fits at once; dropped once `done`."""
         if self.done or not data:
             return
-        if self.eof is not None:
-            self._line_start = data[-1:] == b"\n"
-        self._append(data)
+        self._take(memoryview(data), len(data), copy=False)
         producer = self.producer
         if producer is not None:
             if not self.streaming:
@@ -110,23 +140,40 @@ class Writer:
                 self.producer_paused = True
                 producer.pauseProducing()  # type: ignore[attr-defined]  # streaming
 
-    def _append(self, data: bytes | memoryview) -> None:
+    def offer(self, data: memoryview, *, copy: bool) -> int:
+        """Take the start of *data* that fits: what the fd accepts now, then
+        what the queue has room for below its high mark.
+
+        Returns how many bytes were taken (0 once `done`; a write that finds
+        the child gone makes the writer `broken`). With *copy*, queued bytes
+        are copied, because the caller may reuse its buffer.
+        """
+        if self.done:
+            return 0
+        return self._take(data, max(self.high_water - self.buffered, 0), copy=copy)
+
+    def _take(self, data: memoryview, room: int, *, copy: bool) -> int:
+        # Write what the fd takes now, then queue at most *room* more bytes.
+        written = 0
         if not self._queue and self.fd >= 0:
             try:
-                written = os.write(self.fd, data)
+                written = _write_pages(self.fd, data[:_YIELD_EVERY])
             except BlockingIOError:
-                written = 0
+                pass
             except OSError as exc:
                 if exc.errno not in _BROKEN:
                     raise
                 self._break()
-                return
-            if written == len(data):
-                return
-            data = memoryview(data)[written:]
-        self._queue.append(memoryview(data))
-        self.buffered += len(data)
-        self._wake()
+                return 0
+        rest = data[written : written + room]
+        if rest:
+            self._queue.append(memoryview(bytes(rest)) if copy else rest)
+            self.buffered += len(rest)
+            self._wake()
+        taken = written + len(rest)
+        if self.eof is not None and taken:
+            self._line_start = data[taken - 1] == ord("\n")
+        return taken
 
     def register_producer(self, producer: Any, streaming: bool) -> None:
         """Let *producer* fill the queue (the caller checked it is the only one).
@@ -160,7 +207,8 @@ class Writer:
             if self.eof is not None:
                 # In a terminal's canonical mode, EOF after a partial line only
                 # hands that line over; a second one then means end of input.
-                self._append(self.eof if self._line_start else self.eof * 2)
+                eof = self.eof if self._line_start else self.eof * 2
+                self._take(memoryview(eof), len(eof), copy=False)
             self.closing = True
             self._room.unpark_all()
             self._wake()
@@ -224,8 +272,9 @@ class Writer:
         while not self.broken:
             if queue:
                 try:
-                    if len(queue) == 1:
-                        written = os.write(fd, queue[0])
+                    head = queue[0]
+                    if len(queue) == 1 or len(head) >= _WRITE_SIZE:
+                        written = _write_pages(fd, head[:_YIELD_EVERY])
                     else:
                         written = os.writev(fd, list(itertools.islice(queue, _IOV_MAX)))
                 except BlockingIOError:
@@ -242,7 +291,7 @@ class Writer:
                     return
                 self._consume(written)
                 since_yield += written
-                if since_yield >= 1 << 20:  # a writer that never waits still yields
+                if since_yield >= _YIELD_EVERY:  # a writer that never waits yields
                     since_yield = 0
                     await trio.lowlevel.checkpoint()
             elif self.closing:

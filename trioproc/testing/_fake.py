@@ -80,11 +80,7 @@ class _FakeWriter:
     def write(self, data: bytes | memoryview) -> None:
         if self.done or not data:
             return
-        self.line_start = bytes(data[-1:]) == b"\n"
-        if self.stalled or self.pending:
-            self.pending += data
-        else:
-            self.received += data
+        self._take(data, len(data))
         producer = self.producer
         if producer is None:
             return
@@ -93,6 +89,24 @@ class _FakeWriter:
         elif self.buffered > self.high_water and not self.producer_paused:
             self.producer_paused = True
             producer.pauseProducing()  # type: ignore[attr-defined]  # streaming
+
+    def offer(self, data: memoryview, *, copy: bool) -> int:
+        """As the real writer: what the child reads at once, then what fits
+        below the high mark."""
+        if self.done:
+            return 0
+        return self._take(data, max(self.high_water - self.buffered, 0))
+
+    def _take(self, data: bytes | memoryview, room: int) -> int:
+        if self.stalled or self.pending:
+            taken = data[:room]
+            self.pending += taken
+        else:
+            taken = data
+            self.received += taken
+        if taken:
+            self.line_start = bytes(taken[-1:]) == b"\n"
+        return len(taken)
 
     def _ask_for_more(self) -> None:
         producer = self.producer
