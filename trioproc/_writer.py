@@ -128,7 +128,7 @@ class Writer:
         """Queue *data* in order, writing what fits at once; dropped once `done`."""
         if self.done or not data:
             return
-        self._take(memoryview(data), len(data), copy=False)
+        self._take(data, len(data), copy=False)
         producer = self.producer
         if producer is not None:
             if not self.streaming:
@@ -148,16 +148,19 @@ class Writer:
         the child gone makes the writer `broken`). With *copy*, queued bytes
         are copied, because the caller may reuse its buffer.
         """
-        if self.done:
+        if self.done or not data:
             return 0
         return self._take(data, max(self.high_water - self.buffered, 0), copy=copy)
 
-    def _take(self, data: memoryview, room: int, *, copy: bool) -> int:
+    def _take(self, data: bytes | memoryview, room: int, *, copy: bool) -> int:
         # Write what the fd takes now, then queue at most *room* more bytes.
         written = 0
         if not self._queue and self.fd >= 0:
             try:
-                written = _write_pages(self.fd, data[:_YIELD_EVERY])
+                if len(data) <= _WRITE_SIZE:
+                    written = os.write(self.fd, data)
+                else:
+                    written = _write_pages(self.fd, memoryview(data)[:_YIELD_EVERY])
             except BlockingIOError:
                 pass
             except OSError as exc:
@@ -165,7 +168,11 @@ class Writer:
                     raise
                 self._break()
                 return 0
-        rest = data[written : written + room]
+            if written == len(data):
+                if self.eof is not None and written:
+                    self._line_start = data[-1] == ord("\n")
+                return written
+        rest = memoryview(data)[written : written + room]
         if rest:
             self._queue.append(memoryview(bytes(rest)) if copy else rest)
             self.buffered += len(rest)
@@ -208,7 +215,7 @@ class Writer:
                 # In a terminal's canonical mode, EOF after a partial line only
                 # hands that line over; a second one then means end of input.
                 eof = self.eof if self._line_start else self.eof * 2
-                self._take(memoryview(eof), len(eof), copy=False)
+                self._take(eof, len(eof), copy=False)
             self.closing = True
             self._room.unpark_all()
             self._wake()
