@@ -13,6 +13,9 @@ fresh interpreter so its peak RSS is its own, peers interleaved round by round:
 
 "peak RSS growth" is how much the parent's peak resident set grew during the
 transfer, over what it was after imports and a warm-up transfer of 1 MiB.
+"parent CPU" and "children's CPU" are user + system seconds spent during the
+transfer by the parent and by its children (for the shell pipe, every process
+of the pipeline is a child).
 
 Run: `.venv/bin/python benchmarks/flow.py [--rounds 3] [--size BYTES]`
 """
@@ -23,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -344,11 +348,26 @@ def run_case(scenario: str, name: str, size: int) -> _harness.Figures:
         runner = lambda fn, n: fn(n)  # noqa: E731
     runner(case, 1 << 20)  # warm-up: imports, first child, allocator
     baseline = _harness.peak_rss_mib()
+    before = _cpu_seconds()
     start = time.perf_counter()
     runner(case, size)
     elapsed = time.perf_counter() - start
+    (parent, children), (parent_was, children_was) = _cpu_seconds(), before
     peak = _harness.peak_rss_mib()
-    return {"mbps": size / elapsed / 1e6, "rss": peak - baseline, "peak": peak}
+    return {
+        "mbps": size / elapsed / 1e6,
+        "rss": peak - baseline,
+        "peak": peak,
+        "parent_cpu": parent - parent_was,
+        "children_cpu": children - children_was,
+    }
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """User + system CPU seconds of this process, and of its reaped children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime)
 
 
 def main() -> None:
@@ -386,6 +405,8 @@ def main() -> None:
                 ("mbps", "MB/s", ",.0f"),
                 ("rss", "peak RSS growth, MiB", ".1f"),
                 ("peak", "peak RSS, MiB", ".1f"),
+                ("parent_cpu", "parent CPU, s", ".2f"),
+                ("children_cpu", "children's CPU, s", ".2f"),
             ],
         )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import mmap
+import os
 import signal
 from typing import Any
 
@@ -13,6 +15,7 @@ import trio
 import trio.lowlevel
 
 import trioproc
+from trioproc._writer import _write_pages
 
 from .helpers import CAT, Recorder, python
 
@@ -155,7 +158,8 @@ async def test_send_all_delivers_every_byte_in_order() -> None:
 async def test_send_all_copies_what_it_queues_from_a_mutable_buffer() -> None:
     """A bytearray reused once send_all() returns: the child still reads what
     it held at the call, including the part that waited in the queue."""
-    data = bytes(range(256)) * 400  # 100 KiB: more than the pipe takes at first
+    # More than a new pipe holds (16 pages), so part of it waits in the queue.
+    data = bytes(range(256)) * ((16 * mmap.PAGESIZE + 36 * 1024) // 256)
     buffer = bytearray(data)
     protocol = Recorder()
     async with trioproc.spawn(SLOW_HASHER, protocol) as transport:
@@ -165,6 +169,33 @@ async def test_send_all_copies_what_it_queues_from_a_mutable_buffer() -> None:
         buffer[:] = bytes(len(buffer))
         await transport.stdin.aclose()
     assert protocol.out(1) == expected_report(data)
+
+
+def test_a_pipe_broken_between_pieces_reports_what_was_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The child's end goes away after the first piece of a write: the count
+    says what the pipe took, and the next write meets EPIPE."""
+    read_end, write_end = os.pipe()
+    real_write = os.write
+    writes: list[int] = []
+
+    def write_then_lose_the_reader(fd: int, data: bytes) -> int:
+        writes.append(real_write(fd, data))
+        if len(writes) == 1:
+            os.close(read_end)
+        return writes[-1]
+
+    try:
+        monkeypatch.setattr(os, "write", write_then_lose_the_reader)
+        piece = 2 * mmap.PAGESIZE
+        assert _write_pages(write_end, memoryview(bytes(3 * piece))) == piece
+        assert writes == [piece]
+        monkeypatch.undo()
+        with pytest.raises(BrokenPipeError):
+            _write_pages(write_end, memoryview(b"more"))
+    finally:
+        os.close(write_end)
 
 
 async def test_a_second_producer_is_refused_and_unregister_is_always_safe() -> None:

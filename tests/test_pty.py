@@ -118,6 +118,26 @@ async def test_close_stdin_ends_cat_even_after_a_partial_line() -> None:
     assert ("lost", 0) in protocol.events
 
 
+async def test_one_eof_after_a_whole_line_sent_in_any_format() -> None:
+    """After a line ending in a newline, closing sends one EOF, also when the
+    line came to send_all() as a memoryview of another byte format."""
+    child = python(
+        "import os, select\n"
+        "got = b''\n"
+        "while data := os.read(0, 100):\n"
+        "    got += data\n"
+        "ready, _, _ = select.select([0], [], [], 0.3)\n"
+        "print(repr(got), 'second EOF' if ready else 'one EOF')\n"
+    )
+    for line in (b"hello\n", memoryview(b"hello\n").cast("c")):
+        protocol = Recorder()
+        async with trioproc.spawn(child, protocol, pty=True) as transport:
+            assert transport.stdin is not None
+            await transport.stdin.send_all(line)
+            await transport.stdin.aclose()
+        assert protocol.out(1).splitlines()[-1] == b"b'hello\\n' one EOF"
+
+
 async def test_all_output_written_before_exit_arrives() -> None:
     """A child that writes 1 MB and exits at once: every byte is read before
     the terminal's end of output (EIO) is taken as fd 1's end."""

@@ -83,8 +83,8 @@ class StdinStream(trio.abc.SendStream):
             await trio.lowlevel.checkpoint()
             writer = self._writer
             view = memoryview(data)
-            if view.ndim != 1 or view.format not in ("B", "b", "c"):
-                view = view.cast("B")
+            if view.ndim != 1 or view.format != "B":
+                view = view.cast("B")  # bytes, whatever the caller's format
             copy = not isinstance(data, bytes)  # the caller may reuse its buffer
             since_yield = 0
             while True:
