@@ -172,16 +172,14 @@ class Writer:
                     raise
                 self._break()
                 return 0
-            if written == len(data):
-                if self.eof is not None and written:
-                    self._line_start = data[-1] == ord("\n")
-                return written
-        rest = memoryview(data)[written : written + room]
-        if rest:
-            self._queue.append(memoryview(bytes(rest)) if copy else rest)
-            self.buffered += len(rest)
-            self._wake()
-        taken = written + len(rest)
+        taken = written
+        if written < len(data):
+            rest = memoryview(data)[written : written + room]
+            if rest:
+                self._queue.append(memoryview(bytes(rest)) if copy else rest)
+                self.buffered += len(rest)
+                taken += len(rest)
+                self._wake()
         if self.eof is not None and taken:
             self._line_start = data[taken - 1] == ord("\n")
         return taken
