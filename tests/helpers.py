@@ -145,3 +145,38 @@ def wait_gone(pid: int, timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def marked(mark: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """*env* (default: ours) with ``TRIOPROC_TEST_MARK=mark``, which every
+    descendant inherits, so `marked_alive` finds them wherever they went."""
+    return {**(os.environ if env is None else env), "TRIOPROC_TEST_MARK": mark}
+
+
+def marked_alive(mark: str) -> list[int]:
+    """Live (non-zombie) processes whose environment holds *mark*, whoever
+    their parent is now (reparented grandchildren included)."""
+    needle = f"TRIOPROC_TEST_MARK={mark}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if needle not in environ.read().split(b"\0"):
+                    continue
+        except OSError:
+            continue
+        if alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def kill_marked(mark: str) -> None:
+    """Clean up after a test that failed: SIGKILL every process with *mark*."""
+    import contextlib
+    import signal
+
+    for pid in marked_alive(mark):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)

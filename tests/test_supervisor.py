@@ -3,6 +3,7 @@ shutdown -- with real children (and, for time, the fake spawn)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -756,15 +757,15 @@ async def test_a_leftover_that_ignores_sigterm_is_killed_after_kill_after() -> N
     assert wait_gone(leftover)
 
 
-async def test_without_its_own_session_a_leftover_only_loses_the_output() -> None:
-    """new_session=False: the exit is noticed (the pipes are closed after a
-    grace); the leftover is not signalled, as it is not in a group of ours."""
+async def test_without_its_own_session_a_leftover_is_stopped_too() -> None:
+    """new_session=False: the exit is noticed, and the leftover is stopped
+    all the same, since the child leads its own process group by default."""
     leftover = await run_a_child_that_leaves_a_leftover("sleep 60", new_session=False)
     try:
-        assert alive(leftover)
+        assert wait_gone(leftover, timeout=0.5)
     finally:
-        os.kill(leftover, signal.SIGKILL)
-    assert wait_gone(leftover)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(leftover, signal.SIGKILL)
 
 
 async def test_restart_during_shutdown_is_refused() -> None:

@@ -12,6 +12,7 @@ import logging as _logging
 from ._contract import ProcessAddress as ProcessAddress
 from ._errors import (
     ChildNotReady as ChildNotReady,
+    ChildUnkillable as ChildUnkillable,
     ProcessDone as ProcessDone,
     ProcessEnded as ProcessEnded,
     ProcessExitedAlready as ProcessExitedAlready,
@@ -50,6 +51,7 @@ __all__ = [
     "Backoff",
     "ChildNotReady",
     "ChildSpec",
+    "ChildUnkillable",
     "FDStatistics",
     "IProcessProtocol",
     "IProcessTransport",

@@ -13,6 +13,7 @@ import signal as _signal
 
 __all__ = [
     "ChildNotReady",
+    "ChildUnkillable",
     "ProcessDone",
     "ProcessEnded",
     "ProcessExitedAlready",
@@ -105,6 +106,29 @@ class ProcessExitedAlready(ProcessLookupError):
     A reaped pid may already belong to another process; sending it a signal
     could hit a stranger, so trioproc refuses.
     """
+
+
+class ChildUnkillable(TimeoutError):
+    """A child (or a process of its group) outlived SIGKILL and the grace after
+    it: it is stuck in the kernel (state ``D``: a hung file system, a frozen
+    cgroup). The block that had to stop it left with this error instead of
+    waiting forever; the child is still reaped in the background once it dies,
+    so it leaves no zombie.
+
+    Attributes:
+      pid: the process that did not die.
+      state: its state letter and name from ``/proc`` (``"D (disk sleep)"``),
+        or ``"?"`` where it cannot be read.
+    """
+
+    def __init__(self, pid: int, state: str, waited: float) -> None:
+        super().__init__(
+            f"process {pid} is still alive {waited:g}s after SIGKILL "
+            f"(state {state}): it is stuck in the kernel; it will be reaped "
+            "in the background once it dies"
+        )
+        self.pid = pid
+        self.state = state
 
 
 class RestartIntensityExceeded(RuntimeError):

@@ -69,6 +69,7 @@ class Launch:
     _env: tuple[bytes, ...] | None
     _cwd: bytes | None
     _setsid: bool
+    _setpgroup: bool
     _actions: FileActions | None
     _to_close: list[int]
     #: The trampoline's status pipe, until `confirm` has read it.
@@ -86,7 +87,12 @@ class Launch:
         assert self._actions is not None
         try:
             self.pid = posix_spawn(
-                self._program, self._argv, self._env, self._actions, setsid=self._setsid
+                self._program,
+                self._argv,
+                self._env,
+                self._actions,
+                setsid=self._setsid,
+                setpgroup=self._setpgroup,
             )
         except OSError as exc:
             if self._status_fd is not None:
@@ -148,16 +154,22 @@ class Launch:
         finally:
             trio.lowlevel.notify_closing(status_fd)
             os.close(status_fd)
-        await trio.lowlevel.checkpoint()
         if report:
             self._kill_and_reap()
             code, _, what = report.decode("ascii", "replace").partition(":")
             raise OSError(int(code), f"{os.strerror(int(code))} ({what})")
+        # The program runs now and belongs to the caller: no checkpoint here
+        # may leave it behind (the caller's entering checkpointed already).
 
     def _kill_and_reap(self) -> None:
-        # The trampoline exits at once after reporting an error and cannot
-        # block SIGKILL, so this blocking wait is short.
+        # The trampoline exits at once after reporting an error, and neither
+        # it nor a program that has just started can block SIGKILL, so this
+        # blocking wait is short. A program that already forked leaves
+        # those in its process group, which it leads unless told otherwise.
         assert self.pid is not None
+        if self._setsid or self._setpgroup:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):  # it may have exited
             os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
@@ -249,6 +261,7 @@ def prepare(options: SpawnOptions) -> Launch:
         env,
         options.cwd,
         options.new_session,
+        options.process_group,
         actions,
         to_close,
         status_fd,

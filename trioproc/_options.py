@@ -57,6 +57,7 @@ class SpawnOptions:
     uid: int | None
     gid: int | None
     new_session: bool
+    process_group: bool
     kill_after: float
     high_water: int
     low_water: int
@@ -79,6 +80,7 @@ class SpawnOptions:
         uid: int | str | None = None,
         gid: int | str | None = None,
         new_session: bool = False,
+        process_group: bool = True,
         kill_after: float = 5.0,
         high_water: int = 64 * 1024,
         low_water: int = 16 * 1024,
@@ -104,10 +106,14 @@ class SpawnOptions:
                 "child_fds cannot be combined with pty: the child's fds 0, 1 and 2 "
                 f"are the pseudo-terminal (got child_fds={dict(child_fds)!r})"
             )
-        if not isinstance(new_session, bool):
-            raise TypeError(
-                f"new_session must be True or False, not {type(new_session).__name__}"
-            )
+        for name, flag in (
+            ("new_session", new_session),
+            ("process_group", process_group),
+        ):
+            if not isinstance(flag, bool):
+                raise TypeError(
+                    f"{name} must be True or False, not {type(flag).__name__}"
+                )
         return cls(
             argv=_check_argv(argv),
             executable=(
@@ -123,6 +129,7 @@ class SpawnOptions:
             uid=_check_identity("uid", uid, lambda name: pwd.getpwnam(name).pw_uid),
             gid=_check_identity("gid", gid, lambda name: grp.getgrnam(name).gr_gid),
             new_session=new_session or pty_size is not None,
+            process_group=process_group or new_session or pty_size is not None,
             kill_after=check_kill_after(kill_after),
             high_water=high,
             low_water=low,

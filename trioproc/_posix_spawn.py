@@ -24,6 +24,7 @@ if sys.platform != "linux":  # pragma: no cover - the flag values below are Linu
     raise ImportError("trioproc starts children with Linux's posix_spawn flags")
 
 # Flag values shared by glibc and musl on Linux.
+_SETPGROUP: Final = 0x02
 _SETSIGDEF: Final = 0x04
 _SETSIGMASK: Final = 0x08
 _SETSID: Final = 0x80
@@ -61,6 +62,7 @@ _add_chdir = _bind("posix_spawn_file_actions_addchdir_np", _Ptr, _char_p)
 _add_closefrom = _bind("posix_spawn_file_actions_addclosefrom_np", _Ptr, _int)
 _attr_init = _bind("posix_spawnattr_init", _Ptr)
 _attr_setflags = _bind("posix_spawnattr_setflags", _Ptr, ctypes.c_short)
+_attr_setpgroup = _bind("posix_spawnattr_setpgroup", _Ptr, _int)
 _attr_setsigdefault = _bind("posix_spawnattr_setsigdefault", _Ptr, _Ptr)
 _attr_setsigmask = _bind("posix_spawnattr_setsigmask", _Ptr, _Ptr)
 _sigemptyset = _bind("sigemptyset", _Ptr)
@@ -82,7 +84,7 @@ HAS_ADDCLOSEFROM: Final = _add_closefrom is not None
 # The current C environment, which os.environ keeps in step with putenv().
 _environ = ctypes.c_void_p.in_dll(_libc, "environ")
 
-_attrs: dict[bool, _Opaque] = {}
+_attrs: dict[tuple[bool, bool], _Opaque] = {}
 
 
 def _check(result: int, what: str) -> None:
@@ -90,15 +92,17 @@ def _check(result: int, what: str) -> None:
         raise OSError(result, f"{what}: {os.strerror(result)}")
 
 
-def _spawn_attributes(setsid: bool) -> _Opaque:
-    """Attributes shared by every spawn: default signal dispositions, empty mask.
+def _spawn_attributes(setsid: bool, setpgroup: bool) -> _Opaque:
+    """Attributes shared by every spawn: default signal dispositions, empty
+    mask, and a new session or process group if asked for.
 
-    libc only reads them, so one object per *setsid* serves every call.
+    libc only reads them, so one object per kind serves every call.
     """
-    attr = _attrs.get(setsid)
+    attr = _attrs.get((setsid, setpgroup))
     if attr is None:
         assert _attr_init
         assert _attr_setflags
+        assert _attr_setpgroup
         assert _attr_setsigdefault
         assert _attr_setsigmask
         assert _sigemptyset
@@ -113,9 +117,15 @@ def _spawn_attributes(setsid: bool) -> _Opaque:
         ctypes.memset(ctypes.addressof(every), 0xFF, 8)
         _check(_attr_setsigdefault(attr, every), "posix_spawnattr_setsigdefault")
         _check(_attr_setsigmask(attr, none), "posix_spawnattr_setsigmask")
-        flags = _SETSIGDEF | _SETSIGMASK | (_SETSID if setsid else 0)
+        flags = _SETSIGDEF | _SETSIGMASK
+        if setsid:
+            flags |= _SETSID
+        elif setpgroup:
+            # Group 0: the child's own pid, a new group it leads.
+            _check(_attr_setpgroup(attr, 0), "posix_spawnattr_setpgroup")
+            flags |= _SETPGROUP
         _check(_attr_setflags(attr, flags), "posix_spawnattr_setflags")
-        _attrs[setsid] = attr
+        _attrs[setsid, setpgroup] = attr
     return attr
 
 
@@ -190,11 +200,13 @@ def posix_spawn(
     actions: FileActions,
     *,
     setsid: bool,
+    setpgroup: bool = False,
 ) -> int:
     """Start *path* with *argv* and *env* (``None``: the parent's); return its pid.
 
     Every signal disposition is reset to default and the signal mask is empty
-    in the child; with *setsid* the child leads a new session.
+    in the child; with *setsid* the child leads a new session, else with
+    *setpgroup* a new process group.
 
     Raises:
       OSError: the child could not be started (libc reports exec's own errno,
@@ -211,7 +223,7 @@ def posix_spawn(
         ctypes.byref(pid),
         path,
         actions._actions,
-        _spawn_attributes(setsid),
+        _spawn_attributes(setsid, setpgroup),
         c_argv,
         c_env,
     )

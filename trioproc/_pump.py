@@ -31,7 +31,9 @@ _LARGE_PIPE: Final = 1 << 20
 _YIELD_EVERY: Final = 1 << 20
 #: Linux's fcntl to resize a pipe (Python names it on Linux only).
 F_SETPIPE_SZ: Final[int] = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-# After a cancellation, at most this many reads of what the child left.
+# Once the child's tree is gone, at most this many reads of what it left (a
+# 1 MiB pipe empties in 16): a process that escaped the tree and keeps
+# writing cannot keep the block open.
 _DRAIN_READS: Final = 64
 
 
@@ -70,6 +72,7 @@ class Reader:
     _holds: set[Hold] = attrs.field(init=False, factory=set)
     _resumed: trio.Event = attrs.field(init=False, factory=trio.Event)
     _closing: bool = attrs.field(init=False, default=False)
+    _finishing: bool = attrs.field(init=False, default=False)
     _grown: bool = attrs.field(init=False, default=False)
 
     def pause(self, hold: Hold = "protocol") -> None:
@@ -98,32 +101,43 @@ class Reader:
         """
         if self.fd >= 0 and not self._closing:
             self._closing = True
-            # Wakes the pump if it waits on the fd; it closes the fd itself
-            # without another checkpoint, as notify_closing requires.
-            trio.lowlevel.notify_closing(self.fd)
-            self._resumed.set()
+            self._wake()
+
+    def finish(self) -> None:
+        """The child's whole tree is gone: deliver what the pipe holds now,
+        whatever the holds, and stop, rather than wait for an end of file
+        that a process which escaped the tree could keep back for ever."""
+        if self.fd >= 0 and not self._finishing:
+            self._finishing = True
+            self._wake()
+
+    def _wake(self) -> None:
+        # Wakes the pump if it waits on the fd (it checks why, and closes the
+        # fd itself without another checkpoint, as notify_closing requires),
+        # or on a hold.
+        trio.lowlevel.notify_closing(self.fd)
+        self._resumed.set()
 
     async def pump(
-        self,
-        deliver: Callable[[bytes], None],
-        lost: Callable[[], None],
-        reaped: trio.Event,
+        self, deliver: Callable[[bytes], None], lost: Callable[[], None]
     ) -> None:
-        """Deliver the fd's data until end of file or `close`, then call *lost*.
+        """Deliver the fd's data until end of file, `close` or `finish`, then
+        call *lost*.
 
-        Cancellation: the pump waits (shielded) until the reaper has stopped
-        and reaped the child, delivers what the child left in the pipe (unless
-        paused: that is discarded), then closes the fd and calls *lost*. The
-        reaper bounds that wait.
+        Cancellation: the block is ending, and the child is being stopped
+        (by the reaper, which bounds it). A child that logs while it shuts
+        down must not block on a full pipe, so the pump goes on reading and
+        delivering, shielded, with every hold released, until end of file or
+        `finish`; then the cancellation propagates.
         """
         try:
-            await self._pump(deliver)
-        except trio.Cancelled:
-            with trio.CancelScope(shield=True):
-                await reaped.wait()
-            if not self.paused:  # a held pump delivers nothing, even now
-                self._drain(deliver)
-            raise
+            try:
+                await self._pump(deliver)
+            except trio.Cancelled:
+                with trio.CancelScope(shield=True):
+                    self.resume(None)
+                    await self._pump(deliver)
+                raise
         finally:
             self._close()
             lost()
@@ -133,6 +147,9 @@ class Reader:
         since_yield = 0
         readable = False  # a child that just started has written nothing yet
         while not self._closing:
+            if self._finishing:
+                self._drain(deliver)
+                return
             if self.paused:
                 since_yield = 0
                 await self._resumed.wait()
@@ -142,7 +159,7 @@ class Reader:
                 try:
                     await trio.lowlevel.wait_readable(fd)
                 except trio.ClosedResourceError:
-                    return  # close() woke us
+                    continue  # close() or finish() woke us
                 readable = True
                 continue
             try:

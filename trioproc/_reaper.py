@@ -1,4 +1,4 @@
-"""Waiting for a child's exit, reaping it, and stopping it.
+"""Waiting for a child's exit, reaping it, and ending its process tree.
 
 One task per child reaps it, and only that task: everybody else waits on an
 event, so any number of concurrent or cancelled ``wait()`` calls all see the
@@ -6,6 +6,15 @@ same exit. No SIGCHLD handler is installed. On Linux a pidfd tells Trio's
 event loop when the child has exited, and it also makes signals race-free (a
 pidfd cannot come to name another process). Elsewhere, or where pidfds are
 refused, a thread blocks in ``waitid(WNOWAIT)``.
+
+A child leads its own process group by default, so what it starts (a shell's
+background jobs, a build tool's helpers) is in that group too, and the block
+ends the whole group: SIGTERM and SIGCONT (a stopped process acts on nothing
+else), SIGKILL after ``kill_after``, and it returns only once no live process
+is left in the group. The group's id is safe to signal: it is the child's pid,
+which the kernel does not give to another process while the child is
+unreaped or any member of its group lives, and the group is checked for a
+live member just before each signal.
 """
 
 from __future__ import annotations
@@ -14,15 +23,23 @@ import contextlib
 import math
 import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Final, final
 
 import attrs
 import trio
 
-from ._errors import ProcessExitedAlready
+from ._errors import ChildUnkillable, ProcessExitedAlready
 
-__all__ = ["Child", "stop_sequence"]
+__all__ = ["Child", "end_tree"]
+
+#: How long the stop sequence waits after SIGKILL before it gives up on a
+#: process stuck in the kernel and leaves the block with `ChildUnkillable`.
+KILL_GRACE: float = 5.0
+# Polling a group that has no pidfd: from 1 ms, doubling up to 50 ms.
+_POLL_FIRST: Final = 0.001
+_POLL_MOST: Final = 0.05
 
 #: Set to False to force the thread fallback (tests of it do).
 USE_PIDFD: bool = hasattr(os, "pidfd_open")
@@ -51,24 +68,32 @@ def _wait_reapable(pid: int) -> None:
 @final
 @attrs.define(eq=False)
 class Child:
-    """A started child process until it is reaped.
+    """A started child process until it is reaped, and its process group.
 
     Attributes:
-      group: the child leads its own process group.
+      group: the child leads its own process group (the default, and always
+        with ``new_session`` or a pseudo-terminal); the block's stop sequence
+        then reaches the whole group.
       pid: the child's pid from `started` until it is reaped, then ``None``.
+      pgid: the child's process group, when it leads one; kept after the child
+        is reaped, for what it left in the group.
       status: the raw wait status once reaped.
       reaped: set once the child has been reaped.
+      stopping: the block is ending the child's tree (`end_tree` has begun).
     """
 
     group: bool
     pid: int | None = attrs.field(init=False, default=None)
+    pgid: int | None = attrs.field(init=False, default=None)
     status: int | None = attrs.field(init=False, default=None)
     reaped: trio.Event = attrs.field(init=False, factory=trio.Event)
+    stopping: bool = attrs.field(init=False, default=False)
     _pidfd: int | None = attrs.field(init=False, default=None)
 
     def started(self, pid: int) -> None:
         """The child now exists as *pid*: start `reap` for it."""
         self.pid = pid
+        self.pgid = pid if self.group else None
         self._pidfd = _open_pidfd(pid)
 
     @property
@@ -100,12 +125,8 @@ class Child:
                 return
             except OSError:  # pragma: no cover - no foreground group just now
                 pass
-        if group and self.group:
-            try:
-                os.killpg(self.pid, signum)
-                return
-            except ProcessLookupError:  # pragma: no cover - group emptied
-                pass
+        if group and self.signal_group(signum):
+            return
         try:
             if self._pidfd is not None:
                 signal.pidfd_send_signal(self._pidfd, signum)
@@ -113,6 +134,40 @@ class Child:
                 os.kill(self.pid, signum)
         except ProcessLookupError:  # pragma: no cover - reaped by a stranger
             pass
+
+    def signal_group(self, signum: int) -> bool:
+        """Send *signum* to the child's process group, if it has a live member;
+        return whether it did."""
+        if self.pgid is None or not self.group_alive():
+            return False
+        try:
+            os.killpg(self.pgid, signum)
+        except ProcessLookupError:  # emptied just now
+            return False
+        except PermissionError:  # a member changed identity: signal the child
+            return False
+        return True
+
+    def group_alive(self) -> bool:
+        """Whether the child, or a live process of its group, exists."""
+        if self.pid is not None:
+            return True
+        if self.pgid is None:
+            return False
+        try:
+            os.killpg(self.pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        # The group exists, but zombies count as members until their new
+        # parent reaps them: look for a live one.
+        return live_member(self.pgid) is not None
+
+    @property
+    def tree_gone(self) -> bool:
+        """The child is reaped and its process group has no live member."""
+        return self.pid is None and not self.group_alive()
 
     async def _wait_exited(self) -> None:
         """Return once the child has exited (it is not reaped here)."""
@@ -144,45 +199,143 @@ class Child:
         self.reaped.set()
         return True
 
-    async def reap(self, kill_after: float, on_reaped: Callable[[], None]) -> None:
-        """The reaper task: reap the child, then call *on_reaped*.
+    async def reap(
+        self,
+        kill_after: float,
+        on_reaped: Callable[[], None],
+        ending: trio.Event,
+        on_tree_gone: Callable[[], None],
+    ) -> None:
+        """The reaper task: reap the child, call *on_reaped*; once *ending* is
+        set, end what the child left in its group; then call *on_tree_gone*.
 
-        Cancellation: the child is stopped -- SIGTERM (to its group when it
-        leads one), SIGKILL after *kill_after* seconds -- and reaped before the
-        cancellation propagates.
+        Raises:
+          ChildUnkillable: a process outlived SIGKILL (see `end_tree`).
+
+        Cancellation: the child's tree is ended (`end_tree`) and the child
+        reaped before the cancellation propagates.
         """
+        told = False
         try:
-            await self._wait_until_reaped()
-        except BaseException:
-            with trio.CancelScope(shield=True):
-                await stop_sequence(self, kill_after, self._wait_until_reaped)
+            await self.wait_until_reaped()
+            told = True
             on_reaped()
-            raise
-        on_reaped()
+            await ending.wait()
+        finally:
+            try:
+                with trio.CancelScope(shield=True):
+                    await end_tree(
+                        self, kill_after, self.wait_until_reaped, reaper=True
+                    )
+                if not told:
+                    on_reaped()
+            finally:
+                on_tree_gone()
 
-    async def _wait_until_reaped(self) -> None:
+    async def wait_until_reaped(self) -> None:
+        """Reap the child (only the reaper task calls this)."""
+        if self.pid is None:
+            await trio.lowlevel.checkpoint()
+            return
         await self._wait_exited()
         while not self._reap():  # pragma: no cover - a pidfd wakes at exit
             await self._wait_exited()
 
+    def reap_in_background(self) -> None:
+        """Leave reaping to a thread: for a child stuck in the kernel, which
+        no task may wait for, but which must not stay a zombie once it dies."""
+        pid, pidfd = self.pid, self._pidfd
+        self._pidfd = None
+        if pid is None:  # pragma: no cover - reaped meanwhile
+            return
 
-async def stop_sequence(
-    child: Child, kill_after: float, wait: Callable[[], Awaitable[None]]
+        def reap() -> None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            if pidfd is not None:
+                os.close(pidfd)
+
+        threading.Thread(
+            target=reap, name=f"trioproc reaper {pid}", daemon=True
+        ).start()
+
+
+async def end_tree(
+    child: Child,
+    kill_after: float,
+    wait: Callable[[], Awaitable[None]],
+    *,
+    reaper: bool = False,
 ) -> None:
-    """SIGTERM, then SIGKILL after *kill_after* seconds; return once *wait* does.
+    """End *child* and its process group: SIGTERM and SIGCONT, SIGKILL after
+    *kill_after* seconds; return once *wait* has seen the child reaped and no
+    live process is left in its group.
+
+    Raises:
+      ChildUnkillable: a process is still alive `KILL_GRACE` seconds after
+        SIGKILL. Called by the *reaper* task, which then ends, the child is
+        left to a thread that reaps it once it dies.
 
     Cancellation: not shielded here; callers that must not be interrupted
-    shield it. The wait after SIGKILL is not bounded: SIGKILL cannot be
-    ignored, so only a child stuck in the kernel can keep it waiting, and
-    returning before its real exit would leave it running.
+    shield it.
     """
-    if child.pid is None:
+    if child.tree_gone:
         await trio.lowlevel.checkpoint()
         return
-    child.send_signal(signal.SIGTERM, group=True)
+    child.stopping = True
+    for signum in (signal.SIGTERM, signal.SIGCONT):
+        _signal_tree(child, signum)
     with trio.move_on_after(kill_after):
-        await wait()
+        await _wait_tree_gone(child, wait)
         return
-    if child.pid is not None:
-        child.send_signal(signal.SIGKILL, group=True)
+    _signal_tree(child, signal.SIGKILL)
+    with trio.move_on_after(KILL_GRACE):
+        await _wait_tree_gone(child, wait)
+        return
+    stuck = child.pid
+    if stuck is None:
+        assert child.pgid is not None
+        stuck = live_member(child.pgid) or child.pgid
+    elif reaper:
+        child.reap_in_background()
+    raise ChildUnkillable(stuck, process_state(stuck), KILL_GRACE)
+
+
+def _signal_tree(child: Child, signum: int) -> None:
+    if not child.signal_group(signum) and child.pid is not None:
+        child.send_signal(signum)
+
+
+async def _wait_tree_gone(child: Child, wait: Callable[[], Awaitable[None]]) -> None:
     await wait()
+    delay = _POLL_FIRST
+    while child.group_alive():
+        await trio.sleep(delay)
+        delay = min(delay * 2, _POLL_MOST)
+
+
+def live_member(pgid: int) -> int | None:
+    """A process of the group *pgid* that is not a zombie, if there is one."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            return int(entry)
+    return None
+
+
+def process_state(pid: int) -> str:
+    """*pid*'s state from ``/proc`` (``"D (disk sleep)"``), or ``"?"``."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("State:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"

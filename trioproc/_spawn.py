@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import termios
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,6 +43,7 @@ def spawn(
     uid: int | str | None = None,
     gid: int | str | None = None,
     new_session: bool = False,
+    process_group: bool = True,
     kill_after: float = 5.0,
     high_water: int = 64 * 1024,
     low_water: int = 16 * 1024,
@@ -55,11 +57,14 @@ def spawn(
 
     Entering starts the child and calls ``protocol.makeConnection(transport)``.
     Leaving normally writes out pending input, closes the parent's write ends,
-    delivers output until end of file, reaps the child and calls
-    ``processEnded`` before the block returns. Leaving by an exception or a
-    cancellation stops the child -- SIGTERM (to its process group when it
-    leads one), SIGKILL after *kill_after* seconds -- reaps it, and lets the
-    exception go on. No child outlives its block.
+    delivers output until end of file, reaps the child, ends what it left
+    running in its process group, and calls ``processEnded`` before the block
+    returns. Leaving by an exception or a cancellation stops the child and its
+    group -- SIGTERM and SIGCONT, SIGKILL after *kill_after* seconds -- while
+    its output is still read and delivered, reaps it, and lets the exception
+    go on. No child, nor anything in its process group, outlives its block; a
+    process stuck in the kernel that outlives SIGKILL makes the block raise
+    `ChildUnkillable` rather than hang.
 
     Args:
       argv: the program and its arguments; ``argv[0]`` is searched on
@@ -78,8 +83,17 @@ def spawn(
         pseudo-terminal, the child's controlling terminal.
       uid, gid: switch identity in the child (needs privilege); the child
         keeps no supplementary group of the parent.
-      new_session: the child leads a new session and process group, so
-        stopping it reaches its own children too.
+      new_session: the child leads a new session (and process group): it
+        has no controlling terminal, and a terminal's hang-up does not
+        reach it.
+      process_group: the child leads a new process group (the default), so
+        that ending the block ends what it started too: the block's
+        SIGTERM/SIGKILL go to the whole group, and the block returns only
+        once no live process is left in it. A child in its own group is not
+        in the terminal's foreground: Ctrl-C reaches the parent only, and a
+        child that reads the parent's terminal is stopped by SIGTTIN. Pass
+        ``False`` for an interactive child that shares the parent's terminal;
+        then only the child itself is stopped.
       kill_after: seconds between SIGTERM and SIGKILL when the block stops it.
       high_water, low_water: bytes queued for the child's stdin at which a
         streaming producer is paused, and below which it is resumed;
@@ -107,6 +121,7 @@ def spawn(
         uid=uid,
         gid=gid,
         new_session=new_session,
+        process_group=process_group,
         kill_after=kill_after,
         high_water=high_water,
         low_water=low_water,
@@ -151,7 +166,7 @@ class Spawn:
         except BaseException:
             launch.close_parent_ends()
             raise
-        child = Child(options.new_session)
+        child = Child(options.process_group)
         child.started(pid)
         stream_mode = self._protocol is None
         protocol = StreamProtocol() if stream_mode else self._protocol
@@ -203,13 +218,18 @@ class Spawn:
         assert transport is not None
         assert manager is not None
         self._nursery_manager = None
-        if exc is None:
+        if exc is None and trio.current_effective_deadline() != -math.inf:
             transport._finish()
-        elif not isinstance(exc, trio.Cancelled):
-            # A Cancelled from the body comes from a scope around this block,
-            # which already cancels our tasks; anything else must stop them.
-            assert self._nursery is not None
-            self._nursery.cancel_scope.cancel()
+        else:
+            # (A body that left without a checkpoint after its scope was
+            # cancelled is cancelled too: its tasks see it at once.)
+            transport._abandon()
+            if exc is not None and not isinstance(exc, trio.Cancelled):
+                # A Cancelled from the body comes from a scope around this
+                # block, which already cancels our tasks; anything else must
+                # stop them.
+                assert self._nursery is not None
+                self._nursery.cancel_scope.cancel()
         try:
             return await exit_nursery(manager, exc_type, exc, tb)
         finally:

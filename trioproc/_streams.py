@@ -28,6 +28,15 @@ __all__ = ["OutputStream", "StdinStream", "StreamProtocol"]
 OUTPUT_BUFFER: Final = 1 << 18
 
 
+async def _fail(error: Exception) -> NoReturn:
+    """Raise *error*, unless the caller is cancelled: a block torn down by a
+    cancellation closes its own streams, and a task of that block must see
+    its cancellation (trio's rule: a cancelled call raises Cancelled), not a
+    closed stream."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    raise error
+
+
 def _no_constructor(cls: type) -> NoReturn:
     raise TypeError(f"{cls.__name__} has no public constructor: use spawn()")
 
@@ -57,11 +66,17 @@ class StdinStream(trio.abc.SendStream):
         self.__attrs_init__(writer)
         return self
 
-    def _check_usable(self) -> None:
+    def _unusable(self) -> Exception | None:
         if self._writer.broken:
-            raise trio.BrokenResourceError("the child closed its end of the pipe")
+            return trio.BrokenResourceError("the child closed its end of the pipe")
         if self._writer.closing:
-            raise trio.ClosedResourceError("stdin was closed")
+            return trio.ClosedResourceError("stdin was closed")
+        return None
+
+    async def _check_usable(self) -> None:
+        error = self._unusable()
+        if error is not None:
+            await _fail(error)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Queue *data* for the child, waiting while the queue is full.
@@ -79,7 +94,7 @@ class StdinStream(trio.abc.SendStream):
         self._sending = True
         try:
             self.committed = 0
-            self._check_usable()
+            await self._check_usable()
             await trio.lowlevel.checkpoint()
             writer = self._writer
             view = memoryview(data)
@@ -92,9 +107,12 @@ class StdinStream(trio.abc.SendStream):
                 # queue has room for, so `committed` is exact if this is
                 # cancelled; a checkpoint when the queue is full (to wait for
                 # room) or once a MiB (to let others run).
-                self._check_usable()
+                if (error := self._unusable()) is not None:
+                    await _fail(error)
                 taken = writer.offer(view[self.committed :], copy=copy)
-                self._check_usable()  # the write itself may find the child gone
+                # The write itself may find the child gone.
+                if (error := self._unusable()) is not None:
+                    await _fail(error)
                 self.committed += taken
                 since_yield += taken
                 if self.committed == len(view):
@@ -109,7 +127,7 @@ class StdinStream(trio.abc.SendStream):
         """Return once the queue has room (or stdin is closed or broken)."""
         if self._sending:
             raise trio.BusyResourceError("another task is using stdin for send_all")
-        self._check_usable()
+        await self._check_usable()
         await self._writer.wait_for_room()
 
     async def aclose(self) -> None:
@@ -182,14 +200,12 @@ class OutputStream(trio.abc.ReceiveStream):
             raise trio.BusyResourceError("another task is receiving from this stream")
         self._receiving = True
         try:
-            if self._closed:
-                raise trio.ClosedResourceError("this output stream was closed")
+            await self._check_open()
             if self._chunks or self._eof:
                 await trio.lowlevel.checkpoint()
             while not self._chunks and not self._eof:
                 await self._arrived.park()
-                if self._closed:
-                    raise trio.ClosedResourceError("this output stream was closed")
+                await self._check_open()
             chunks = self._chunks
             if not chunks:
                 return b""
@@ -210,6 +226,10 @@ class OutputStream(trio.abc.ReceiveStream):
             return chunk
         finally:
             self._receiving = False
+
+    async def _check_open(self) -> None:
+        if self._closed:
+            await _fail(trio.ClosedResourceError("this output stream was closed"))
 
     async def aclose(self) -> None:
         """Discard unread output and close the parent's end of the fd."""

@@ -30,7 +30,7 @@ from ._contract import (
 from ._errors import ProcessEnded
 from ._launch import set_window_size
 from ._options import check_kill_after
-from ._reaper import stop_sequence
+from ._reaper import end_tree
 from ._statistics import FDStatistics, TransportStatistics, snapshot
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class ProcessTransport:
     _reason: ProcessEnded | None = attrs.field(init=False, default=None)
     _streams: dict[int, OutputStream] = attrs.field(init=False, factory=dict)
     _stdin: StdinStream | None = attrs.field(init=False, default=None)
+    _ending: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError("ProcessTransport has no public constructor: use spawn()")
@@ -167,11 +168,16 @@ class ProcessTransport:
         process group, as a terminal user's would: ^C reaches the command a
         shell is running, not the shell. Every other signal goes to the child.
 
+        While the block is ending the child (it was cancelled, or failed),
+        a signal to the child it has already reaped is dropped quietly.
+
         Raises:
           ValueError: no such signal.
           ProcessExitedAlready: the child has exited and been reaped.
         """
         signum = parse_signal(signalID)
+        if self._child.stopping and self._child.pid is None:
+            return  # the block has ended the child itself, as it is leaving
         if self._pty_master is not None and signum in _KEYBOARD_SIGNALS:
             self._child.send_signal(signum, foreground_of=self._pty_master)
         else:
@@ -247,20 +253,25 @@ class ProcessTransport:
         return returncode
 
     async def stop(self, kill_after: float | None = None) -> int:
-        """Stop the child: SIGTERM, then SIGKILL after *kill_after* seconds.
+        """Stop the child and its process group: SIGTERM and SIGCONT, then
+        SIGKILL after *kill_after* seconds.
 
-        The signals go to the child's process group when it leads one
-        (``new_session`` or a pseudo-terminal). *kill_after* defaults to the
-        one given to ``spawn()``.
+        The signals go to the child's process group when it leads one (the
+        default), so what it started ends too. *kill_after* defaults to the
+        one given to ``spawn()``. Output is delivered as usual meanwhile.
 
         Returns:
-          `returncode`, once the child has been reaped.
+          `returncode`, once the child has been reaped and no live process is
+          left in its group.
+
+        Raises:
+          ChildUnkillable: a process outlived SIGKILL by ``KILL_GRACE``.
 
         Cancellation: the child may be left running (leaving the ``async
         with`` block still stops it).
         """
         grace = self._kill_after if kill_after is None else check_kill_after(kill_after)
-        await stop_sequence(self._child, grace, self._child.reaped.wait)
+        await end_tree(self._child, grace, self._child.reaped.wait)
         return await self.wait()
 
     def statistics(self) -> TransportStatistics:
@@ -354,14 +365,18 @@ class ProcessTransport:
     def _start_tasks(self, nursery: trio.Nursery) -> None:
         """Start the reaper, a pump per read end and a writer per write end."""
         nursery.start_soon(
-            self._child.reap, self._kill_after, self._on_reaped, name="trioproc reaper"
+            self._child.reap,
+            self._kill_after,
+            self._on_reaped,
+            self._ending,
+            self._on_tree_gone,
+            name="trioproc reaper",
         )
         for fd, reader in self._readers.items():
             nursery.start_soon(
                 reader.pump,
                 self._deliverer(fd),
                 partial(self._on_fd_lost, fd),
-                self._child.reaped,
                 name=f"trioproc pump fd {fd}",
             )
         for fd, writer in self._writers.items():
@@ -391,17 +406,35 @@ class ProcessTransport:
 
     def _finish(self) -> None:
         """The block is done with the child: close write ends after their data;
-        keep delivering output until end of file (stream mode: discard it)."""
+        keep delivering output until end of file (stream mode: discard it);
+        once the child has exited, end what it left in its process group."""
         for writer in self._writers.values():
             writer.close()
+        self._abandon()
+        if self._discard_output_on_exit and not self._terminal:
+            # The read ends close now, as trio.Process does. (A terminal is
+            # read on, discarding, until the child's tree is gone: closing
+            # the master would hang the child up.)
+            for reader in self._readers.values():
+                reader.close()
+        self._ending.set()
+
+    def _abandon(self) -> None:
+        """The block is ending: lift every hold on output, so that nothing the
+        child writes meanwhile is left in the pipe; in stream mode, drop what
+        nobody will read now."""
         for fd, reader in self._readers.items():
             if self._discard_output_on_exit:
                 self._streams[fd]._discard()
-                if not self._terminal:
-                    # (A terminal is read on, discarding, until it reports
-                    # its end: closing the master would hang the child up.)
-                    reader.close()
             reader.resume(None)
+
+    def _on_tree_gone(self) -> None:
+        # Nobody in the child's tree is left to read input or write output
+        # (a process that escaped it may still hold the pipes).
+        for writer in self._writers.values():
+            writer.abort()
+        for reader in self._readers.values():
+            reader.finish()
 
     def _call(self, callback: Any, *args: Any) -> None:
         # After one callback has raised, the protocol hears nothing more: its

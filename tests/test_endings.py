@@ -1,0 +1,344 @@
+"""The end of a child's life: its whole process group ends with the block,
+nothing it writes on the way out is lost, and a cancellation stays one.
+
+Leftovers are found by a mark in the environment, which every descendant
+inherits (`marked_alive` scans ``/proc``), and killed by pid if a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+import trioproc
+import trioproc._reaper
+
+from .helpers import (
+    CAT,
+    SLEEP,
+    Recorder,
+    children,
+    kill_marked,
+    marked,
+    marked_alive,
+    python,
+)
+
+
+@pytest.fixture
+def mark() -> Iterator[str]:
+    """A fresh environment mark; whatever still carries it afterwards is
+    killed, and the test fails."""
+    value = uuid.uuid4().hex
+    yield value
+    left = marked_alive(value)
+    kill_marked(value)
+    assert not left, f"processes outlived their block: {left}"
+
+
+#: On SIGTERM, prints 20,000 lines (a shutdown that logs), then exits 0.
+LOGS_ON_TERM = python(
+    "import os, signal, sys, time\n"
+    "def bye(*_):\n"
+    "    out = os.fdopen(1, 'w', 1 << 16)\n"
+    "    for i in range(20000):\n"
+    "        out.write(f'stopping {i}\\n')\n"
+    "    out.write('bye\\n')\n"
+    "    out.flush()\n"
+    "    os._exit(0)\n"
+    "signal.signal(signal.SIGTERM, bye)\n"
+    "os.write(1, b'up\\n')\n"
+    "while True:\n"
+    "    time.sleep(1)\n"
+)
+
+# --- a cancellation stays a cancellation ------------------------------------
+
+
+async def test_send_all_entered_during_teardown_raises_cancelled() -> None:
+    """A task of the block that calls ``stdin.send_all()`` just as the scope
+    around the block is cancelled sees Cancelled, which the scope absorbs --
+    not the ClosedResourceError of the stdin the teardown closed."""
+    for _ in range(20):
+        with trio.move_on_after(5) as scope:
+            async with trioproc.spawn(CAT) as child, trio.open_nursery() as nursery:
+                stdin = child.stdin
+                assert stdin is not None
+
+                async def worker() -> None:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    await stdin.send_all(b"x")  # noqa: B023 - awaited in the loop
+
+                nursery.start_soon(worker)
+                scope.cancel()
+        assert scope.cancelled_caught
+
+
+async def test_send_all_waiting_for_room_raises_cancelled() -> None:
+    """A ``send_all`` parked on a full pipe when the block is cancelled sees
+    Cancelled, though the teardown also wakes it by closing stdin (here the
+    task lives in a nursery around the block, which ends first)."""
+    with trio.move_on_after(5) as scope:
+        async with (
+            trio.open_nursery() as nursery,
+            trioproc.spawn(SLEEP(30), high_water=1024, low_water=1) as child,
+        ):
+            stdin = child.stdin
+            assert stdin is not None
+            nursery.start_soon(stdin.send_all, b"x" * (1 << 22))
+            await trio.sleep(0.2)
+            scope.cancel()
+    assert scope.cancelled_caught
+
+
+async def test_receive_some_during_teardown_raises_cancelled() -> None:
+    """A task reading stdout when the block is cancelled sees Cancelled, not
+    the closed stream the teardown leaves, however the two race (here the
+    task lives in a nursery around the block, which ends first)."""
+    for _ in range(20):
+        with trio.move_on_after(5) as scope:
+            async with (
+                trio.open_nursery() as nursery,
+                trioproc.spawn(SLEEP(30)) as child,
+            ):
+                stdout = child.stdout
+                assert stdout is not None
+
+                async def reader() -> None:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    await stdout.receive_some()  # noqa: B023 - awaited in the loop
+
+                nursery.start_soon(reader)
+                scope.cancel()
+        assert scope.cancelled_caught
+
+
+async def test_a_uid_block_cancelled_while_entering_leaves_nothing(mark: str) -> None:
+    """A ``uid=`` child whose exec is confirmed in the same pass in which the
+    deadline expires is stopped and reaped, never left running."""
+    for _ in range(5):
+        with trio.move_on_after(0.05) as scope:
+            async with trio.open_nursery() as nursery:
+
+                async def hog() -> None:
+                    import time
+
+                    await trio.lowlevel.checkpoint()
+                    time.sleep(0.3)  # noqa: ASYNC251 - blocks the loop past the deadline
+
+                nursery.start_soon(hog)
+                async with trioproc.spawn(
+                    SLEEP(30), uid=os.getuid(), env=marked(mark)
+                ) as child:
+                    await child.wait()
+        assert scope.cancelled_caught
+        assert not marked_alive(mark)
+
+
+# --- the process group ends with the block ----------------------------------
+
+BACKGROUND_SLEEPS = ["sh", "-c", "sleep 30 & sleep 30 & wait"]
+
+
+async def test_background_jobs_end_with_a_cancelled_block(mark: str) -> None:
+    """What a shell script starts in the background ends with the block by
+    default, without new_session."""
+    with trio.move_on_after(0.5):
+        async with trioproc.spawn(BACKGROUND_SLEEPS, env=marked(mark)):
+            await trio.sleep_forever()
+    assert marked_alive(mark) == []
+
+
+async def test_background_jobs_end_with_a_cancelled_run(mark: str) -> None:
+    """The same through ``run()``."""
+    with trio.move_on_after(0.5):
+        await trioproc.run(BACKGROUND_SLEEPS, env=marked(mark))
+    assert marked_alive(mark) == []
+
+
+async def test_a_leftover_holding_stdout_ends_with_a_normal_block(mark: str) -> None:
+    """A child that exits leaving a background job that still holds its
+    stdout: the block ends the job once the body is done, delivers what was
+    written and returns -- it neither hangs on the pipe nor leaves the job."""
+    protocol = Recorder()
+    with trio.fail_after(5):
+        async with trioproc.spawn(
+            ["sh", "-c", "sleep 30 & echo hi"], protocol, env=marked(mark)
+        ) as child:
+            await child.wait()
+    assert protocol.out(1) == b"hi\n"
+    assert protocol.kinds()[-1] == "ended"
+    assert marked_alive(mark) == []
+
+
+async def test_the_child_leads_its_own_process_group() -> None:
+    """By default the child leads a new process group; process_group=False
+    keeps it in ours (for a child that shares our terminal)."""
+    async with trioproc.spawn(SLEEP(30)) as child:
+        assert child.pid is not None
+        assert os.getpgid(child.pid) == child.pid
+        child.signalProcess("KILL")
+    async with trioproc.spawn(SLEEP(30), process_group=False) as child:
+        assert child.pid is not None
+        assert os.getpgid(child.pid) == os.getpgrp()
+        child.signalProcess("KILL")
+    with pytest.raises(TypeError, match="process_group must be True or False"):
+        trioproc.spawn(SLEEP(1), process_group=1)  # type: ignore[arg-type]
+
+
+#: A shell whose background job takes 0.3 s to die after SIGTERM.
+SLOW_TO_DIE = [
+    "sh",
+    "-c",
+    'python3 -c "import signal,time\n'
+    "def bye(*_):\n"
+    "    time.sleep(0.3)\n"
+    "    raise SystemExit(0)\n"
+    "signal.signal(signal.SIGTERM, bye)\n"
+    "print('up', flush=True)\n"
+    'time.sleep(30)" & wait',
+]
+
+
+async def test_the_block_returns_only_once_the_group_is_gone(mark: str) -> None:
+    """A cancelled block returns only once every signalled process of the
+    group has died, not just the child."""
+    for _ in range(3):
+        protocol = Recorder()
+        with trio.move_on_after(5) as scope:
+            async with trioproc.spawn(SLOW_TO_DIE, protocol, env=marked(mark)):
+                await protocol.wait_for_output(b"up\n")
+                scope.cancel()
+        assert marked_alive(mark) == []
+
+
+async def test_a_stopped_child_is_continued_so_it_can_exit(mark: str) -> None:
+    """A child in SIGSTOP when the block ends gets SIGCONT with SIGTERM, and
+    ends by SIGTERM at once rather than by SIGKILL after kill_after."""
+    with trio.move_on_after(5) as scope:
+        async with trioproc.spawn(SLEEP(30), kill_after=10, env=marked(mark)) as child:
+            child.signalProcess("STOP")
+            await trio.sleep(0.1)
+            scope.cancel()
+    assert child.returncode == -signal.SIGTERM
+    assert scope.cancelled_caught
+    assert trio.current_time() < scope.deadline
+
+
+# --- output is read while the child is being stopped ------------------------
+
+
+async def test_a_cancelled_block_delivers_a_graceful_shutdowns_output() -> None:
+    """A child that logs 20,000 lines on SIGTERM gets to write them all while
+    the cancelled block stops it, and exits by itself (0), not by SIGKILL."""
+    protocol = Recorder()
+    with trio.move_on_after(10) as scope:
+        async with trioproc.spawn(LOGS_ON_TERM, protocol, kill_after=8) as child:
+            await protocol.wait_for_output(b"up\n")
+            scope.cancel()
+    lines = protocol.out(1).splitlines()
+    assert len(lines) == 20002
+    assert lines[-1] == b"bye"
+    assert child.returncode == 0
+
+
+async def test_a_cancelled_stream_block_drains_a_graceful_shutdown() -> None:
+    """In stream mode nobody reads once the block is cancelled: the output is
+    drained and discarded, so the child never blocks on a full pipe and
+    exits by itself."""
+    with trio.move_on_after(10) as scope:
+        async with trioproc.spawn(LOGS_ON_TERM, kill_after=8) as child:
+            assert child.stdout is not None
+            assert await child.stdout.receive_some() == b"up\n"
+            scope.cancel()
+    assert child.returncode == 0
+
+
+async def test_stop_delivers_a_graceful_shutdowns_output() -> None:
+    """``await transport.stop()`` delivers the shutdown's output too."""
+    protocol = Recorder()
+    async with trioproc.spawn(LOGS_ON_TERM, protocol, kill_after=8) as child:
+        await protocol.wait_for_output(b"up\n")
+        assert await child.stop() == 0
+    assert len(protocol.out(1).splitlines()) == 20002
+
+
+async def test_a_supervisor_stop_delivers_a_graceful_shutdowns_output() -> None:
+    """``Supervisor.stop()`` lets the child log its shutdown to on_output."""
+    lines: list[bytes] = []
+    spec = trioproc.ChildSpec(
+        "logger",
+        argv=LOGS_ON_TERM,
+        kill_after=8,
+        ready=trioproc.ready_on_output(b"up"),
+    )
+    async with trioproc.Supervisor(
+        on_output=lambda name, fd, line: lines.append(line)
+    ) as supervisor:
+        child = await supervisor.start(spec)
+        await supervisor.stop("logger")
+        assert child.returncode == 0
+    assert len(lines) == 20002
+
+
+# --- a child that cannot be killed ------------------------------------------
+
+FREEZER = Path("/sys/fs/cgroup/freezer")
+
+
+@contextlib.contextmanager
+def frozen_cgroup() -> Iterator[Path]:
+    """A cgroup-v1 freezer cgroup: its processes sleep in the kernel (state
+    D) and do not die of SIGKILL until it is thawed."""
+    path = FREEZER / f"trioproc-test-{uuid.uuid4().hex[:12]}"
+    try:
+        path.mkdir()
+    except OSError as exc:
+        pytest.skip(f"no writable cgroup-v1 freezer to hold a process in D: {exc}")
+    try:
+        yield path
+    finally:
+        (path / "freezer.state").write_text("THAWED")
+        for _ in range(500):
+            try:
+                path.rmdir()
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.01)
+
+
+async def test_an_unkillable_child_raises_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A child stuck in the kernel past SIGKILL and the grace: the block
+    leaves with ChildUnkillable naming the pid and its state instead of
+    waiting for ever, and the child is reaped once it can die."""
+    monkeypatch.setattr(trioproc._reaper, "KILL_GRACE", 0.5)
+    with frozen_cgroup() as cgroup:
+        with pytest.raises(trioproc.ChildUnkillable) as caught:
+            with trio.move_on_after(5) as scope:
+                async with trioproc.spawn(SLEEP(30), kill_after=0.2) as child:
+                    pid = child.pid
+                    assert pid is not None
+                    (cgroup / "cgroup.procs").write_text(str(pid))
+                    (cgroup / "freezer.state").write_text("FROZEN")
+                    while "D" not in trioproc._reaper.process_state(pid):  # noqa: ASYNC110 - polling /proc
+                        await trio.sleep(0.01)
+                    scope.cancel()
+        assert caught.value.pid == pid
+        assert caught.value.state.startswith("D")
+        assert str(pid) in str(caught.value)
+        assert pid in children()
+    # Thawed: the pending SIGKILL ends it, and the background reaper reaps it.
+    with trio.fail_after(5):
+        while pid in children():  # noqa: ASYNC110 - polling /proc
+            await trio.sleep(0.01)
