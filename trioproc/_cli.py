@@ -83,7 +83,7 @@ class Printer:
         if colour:
             self.colours[_SYSTEM] = "1"
         self.lost: OSError | None = None
-        self.on_lost: Callable[[], None] | None = None
+        self.on_lost: Callable[[], None] = _nothing
 
     def write(self, name: str, text: str, mark: str = "|") -> None:
         if self.lost is not None:
@@ -116,8 +116,7 @@ class Printer:
             null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
             os.dup2(null, fd)
             os.close(null)
-        if self.on_lost is not None:
-            self.on_lost()
+        self.on_lost()
 
     def status(self, status: int) -> int:
         """The exit status of a run that ended with *status*, given the fate
@@ -132,6 +131,10 @@ class Printer:
         if self.lost.errno == errno.EPIPE and status == 0:
             return 128 + signal.SIGPIPE
         return status
+
+
+def _nothing() -> None:
+    """What a `Printer` calls when its output is lost, until told otherwise."""
 
 
 def _complain(message: str) -> None:
