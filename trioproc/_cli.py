@@ -2,23 +2,33 @@
 
 ``trioproc run [FILE]`` starts every process (dependencies first, each ready
 before the next), prints their output prefixed with their names, and on
-Ctrl-C or SIGTERM stops them all in reverse order; a second Ctrl-C kills them
-at once. ``trioproc check [FILE]`` lists every problem in the file.
+Ctrl-C (SIGINT), SIGTERM or SIGHUP (a closed terminal, a lost ssh session;
+not under ``nohup``) stops them all in reverse order (or all at once, as the
+file's ``shutdown`` says); a second signal kills them at once.
+``trioproc check [FILE]`` lists every problem in the file.
 
-Exit status: 0 after a clean stop; 1 if the supervisor gave up (restart
-intensity) or a process failed to start; 2 for a bad command line or fleet
-file.
+When its output goes away the fleet is stopped the same graceful way, and
+nothing more is printed: a closed pipe (``trioproc run | head``) ends the run
+quietly, as it ends ``cat``; a hung-up terminal (EIO) ends it as SIGHUP does;
+any other write error (a full disk) is reported on stderr.
+
+Exit status: 0 after a clean stop (``--for``, or a signal); 1 if the
+supervisor gave up (restart intensity), a process failed to start, or the
+output could not be written; 2 for a bad command line or fleet file; 141
+(128 + SIGPIPE, what a shell reports for ``cat``) when the output pipe was
+closed and the run had not failed otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, final
 
@@ -51,7 +61,13 @@ _SYSTEM = "trioproc"
 
 @final
 class Printer:
-    """Writes prefixed lines: ``[time ]name | text``, coloured on a terminal."""
+    """Writes prefixed lines: ``[time ]name | text``, coloured on a terminal.
+
+    A write that fails (the reader of a pipe went away, the terminal hung
+    up, the disk is full) does not raise into the supervisor, whose callbacks
+    call this: the error is kept in `lost`, nothing more is written, and
+    `on_lost` is called once, so that the fleet can be stopped.
+    """
 
     def __init__(
         self, names: Sequence[str], out: TextIO, *, colour: bool, timestamps: bool
@@ -66,22 +82,65 @@ class Printer:
         )
         if colour:
             self.colours[_SYSTEM] = "1"
+        self.lost: OSError | None = None
+        self.on_lost: Callable[[], None] = _nothing
 
     def write(self, name: str, text: str, mark: str = "|") -> None:
+        if self.lost is not None:
+            return
         prefix = f"{name:<{self.width}} {mark}"
         if self.timestamps:
             prefix = time.strftime("%H:%M:%S ") + prefix
         colour = self.colours.get(name)
         if colour is not None:
             prefix = f"\x1b[{colour}m{prefix}\x1b[0m"
-        self.out.write(f"{prefix} {text}\n")
-        self.out.flush()
+        try:
+            self.out.write(f"{prefix} {text}\n")
+            self.out.flush()
+        except OSError as exc:
+            self._lose(exc)
 
     def output(self, name: str, fd: int, line: bytes) -> None:
         self.write(name, line.decode(errors="replace"), "|" if fd == 1 else "!")
 
     def event(self, event: SupervisorEvent) -> None:
         self.write(_SYSTEM, event.message)
+
+    def _lose(self, error: OSError) -> None:
+        self.lost = error
+        # What failed stays in the stream's buffer, and the interpreter
+        # flushes it again at exit ("Exception ignored ... BrokenPipeError"):
+        # let that flush, and any other write to the fd, go to /dev/null.
+        with contextlib.suppress(OSError, ValueError):
+            fd = self.out.fileno()
+            null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            os.dup2(null, fd)
+            os.close(null)
+        self.on_lost()
+
+    def status(self, status: int) -> int:
+        """The exit status of a run that ended with *status*, given the fate
+        of the output: 141 (128 + SIGPIPE) for a closed pipe after a clean
+        stop; 1, reported on stderr, for a write error other than a closed
+        pipe or a hung-up terminal's EIO."""
+        if self.lost is None:
+            return status
+        if self.lost.errno not in (errno.EPIPE, errno.EIO):
+            _complain(f"trioproc: cannot write the output: {self.lost}")
+            return 1
+        if self.lost.errno == errno.EPIPE and status == 0:
+            return 128 + signal.SIGPIPE
+        return status
+
+
+def _nothing() -> None:
+    """What a `Printer` calls when its output is lost, until told otherwise."""
+
+
+def _complain(message: str) -> None:
+    """Print *message* on stderr, unless stderr is gone too."""
+    with contextlib.suppress(OSError):
+        print(message, file=sys.stderr)
 
 
 def _wants_colour(out: TextIO, disabled: bool) -> bool:
@@ -136,6 +195,7 @@ async def run_fleet(fleet: Fleet, printer: Printer, duration: float | None) -> i
     status = 0
     async with trio.open_nursery() as nursery:
         with trio.CancelScope() as running:
+            printer.on_lost = running.cancel
             nursery.start_soon(_watch_signals, running, supervisor, printer)
             try:
                 async with supervisor:
@@ -150,21 +210,29 @@ async def run_fleet(fleet: Fleet, printer: Printer, duration: float | None) -> i
                     await trio.sleep(duration)
                     printer.write(_SYSTEM, f"stopping after {duration:g}s")
             except RestartIntensityExceeded as exc:
-                print(f"trioproc: gave up: {exc}", file=sys.stderr)
+                _complain(f"trioproc: gave up: {exc}")
                 status = 1
             except (ChildNotReady, OSError) as exc:
-                print(f"trioproc: a process failed to start: {exc}", file=sys.stderr)
+                _complain(f"trioproc: a process failed to start: {exc}")
                 status = 1
         printer.write(_SYSTEM, "all processes stopped")
         nursery.cancel_scope.cancel()
-    return status
+    return printer.status(status)
 
 
 async def _watch_signals(
     running: trio.CancelScope, supervisor: Supervisor, printer: Printer
 ) -> None:
-    """First SIGINT/SIGTERM: stop gracefully. The next one: kill at once."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    """First SIGINT, SIGTERM or SIGHUP: stop gracefully. The next: kill at once.
+
+    SIGHUP is a closed terminal or a lost ssh session: left to its default it
+    would end this process at once and leave every child running. Under
+    ``nohup`` (SIGHUP ignored when this process started) it stays ignored.
+    """
+    watched = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        watched.append(signal.SIGHUP)
+    with trio.open_signal_receiver(*watched) as signals:
         async for signum in signals:
             name = signal.Signals(signum).name
             if not running.cancel_called:
@@ -189,6 +257,19 @@ def _fleet_path(given: str | None) -> Path:
     return found
 
 
+_RUN_EPILOG = """\
+signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed terminal, a lost ssh
+session; not under nohup) stop every process gracefully, in reverse order
+unless the file's shutdown says parallel; a second one kills them at once. A
+closed output pipe (trioproc run | head) stops them the same way, quietly.
+
+exit status: 0 after a clean stop (--for, or a signal); 1 if the supervisor
+gave up, a process failed to start, or the output could not be written; 2 for
+a bad command line or fleet file; 141 (128+SIGPIPE) when the output pipe was
+closed.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trioproc",
@@ -199,7 +280,12 @@ def _parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"trioproc {__version__}"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="start the fleet and supervise it")
+    run = commands.add_parser(
+        "run",
+        help="start the fleet and supervise it",
+        epilog=_RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check = commands.add_parser(
         "check", help="check a fleet file and list its problems"
     )
