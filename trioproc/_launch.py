@@ -274,7 +274,7 @@ def _copy_parent_fd(child_fd: int, fd: int, top: int) -> int:
     try:
         return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, top + 1)
     except OSError as exc:
-        if exc.errno != errno.EBADF:
+        if exc.errno != errno.EBADF:  # pragma: no cover - EMFILE: out of fds
             raise
         raise OSError(
             errno.EBADF, f"child_fds[{child_fd}]: parent fd {fd} is not open"
