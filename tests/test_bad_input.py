@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import resource
 import subprocess
 from typing import Any
 
@@ -55,11 +57,23 @@ from .helpers import CAT, SLEEP, Recorder
         ),
         ({"uid": "no-such-user-here"}, ValueError, "uid: no such user"),
         ({"gid": "no-such-group-here"}, ValueError, "gid: no such group"),
-        ({"uid": -1}, ValueError, "uid must be >= 0"),
+        ({"uid": "no\0body"}, ValueError, "uid: no such user"),
+        ({"gid": "no\0body"}, ValueError, "gid: no such group"),
+        ({"uid": -1}, ValueError, r"uid must be from 0 to 4294967294 \(2\*\*32 - 2\)"),
+        ({"gid": -1}, ValueError, "gid must be from 0 to 4294967294"),
+        ({"uid": 2**40}, ValueError, "uid must be from 0 to 4294967294"),
+        ({"gid": 2**40}, ValueError, "gid must be from 0 to 4294967294"),
+        # (uid_t)-1: setuid() and setgid() take it as "no change".
+        ({"uid": 2**32 - 1}, ValueError, "uid must be from 0 to 4294967294"),
+        ({"gid": 2**32 - 1}, ValueError, "gid must be from 0 to 4294967294"),
         ({"gid": 1.5}, TypeError, "gid must be an int"),
         ({"new_session": 1}, TypeError, "new_session must be True or False"),
         ({"kill_after": -1}, ValueError, "kill_after must be a finite number"),
         ({"kill_after": float("inf")}, ValueError, "kill_after must be a finite"),
+        ({"kill_after": float("nan")}, ValueError, "kill_after must be a finite"),
+        ({"kill_after": 2**2000}, ValueError, "kill_after .* too large for a float"),
+        ({"low_water": 0}, ValueError, "1 <= low_water <= high_water"),
+        ({"env": {"A": "1", b"A": "2"}}, ValueError, "name the same variable"),
         ({"kill_after": "5"}, TypeError, "kill_after must be a number"),
         ({"protocol": object()}, TypeError, "has no makeConnection"),
     ],
@@ -188,3 +202,108 @@ def test_no_fd_leaks_from_rejected_int_fds() -> None:
     os.close(fd)
     with pytest.raises(ValueError, match=f"fd {fd} is not open"):
         trioproc.spawn(["true"], child_fds={0: fd})
+
+
+def _highest_child_fd(entries: int) -> int:
+    """The highest child fd spawn() accepts in a child_fds of *entries* entries."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft - entries - 4 - 1
+
+
+@pytest.mark.parametrize(
+    "child_fd",
+    [
+        pytest.param(_highest_child_fd(1) + 1, id="just-too-high"),
+        pytest.param(resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 1, id="soft-1"),
+        pytest.param(resource.getrlimit(resource.RLIMIT_NOFILE)[0], id="soft"),
+        pytest.param(2**31, id="2**31"),
+        pytest.param(2**40, id="2**40"),
+    ],
+)
+def test_child_fds_at_the_fd_limit_are_refused_at_the_call(child_fd: int) -> None:
+    """A child fd the child could never have (at or near RLIMIT_NOFILE's soft
+    limit, or beyond a C int) is a ValueError at spawn() naming child_fds, the
+    fd and the limit -- not a bare EINVAL on entering."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with pytest.raises(
+        ValueError, match=f"child_fds key {child_fd} is too high"
+    ) as info:
+        trioproc.spawn(["true"], child_fds={child_fd: "r"})
+    assert f"soft limit is {soft}" in str(info.value)
+    assert f"must be below {_highest_child_fd(1) + 1}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({}, id="posix_spawn"),
+        pytest.param(
+            {"uid": 0, "gid": 0},
+            id="trampoline",
+            marks=pytest.mark.skipif(
+                os.geteuid() != 0, reason="switching uid/gid needs privilege"
+            ),
+        ),
+    ],
+)
+async def test_the_highest_accepted_child_fds_work(kwargs: dict[str, Any]) -> None:
+    """The bound spawn() checks is not stricter than it must be: the highest
+    child fds it accepts start, with or without the uid/gid trampoline."""
+    top = _highest_child_fd(3)
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        child_fds: dict[int, Any] = {top: "r", top - 1: "w", top - 2: fd}
+        async with trioproc.spawn(["true"], Recorder(), child_fds=child_fds, **kwargs):
+            pass
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching uid/gid needs privilege")
+async def test_uid_and_gid_by_name_still_work() -> None:
+    """Names are looked up at the call, so uid="root" and gid="root" are not
+    caught by the numeric range check."""
+    result = await trioproc.run(["sh", "-c", "id -u; id -g"], uid="root", gid="root")
+    assert result.stdout == b"0\n0\n"
+
+
+@pytest.mark.parametrize(
+    ("layout", "kwargs"),
+    [
+        # Below the child's highest fd: prepare() used to copy it (bare EBADF).
+        pytest.param(lambda fd: {fd + 1: fd}, {}, id="copied"),
+        # Above it: posix_spawn's dup2 used to fail, reported as the program's.
+        pytest.param(lambda fd: {3: fd}, {}, id="dup2"),
+        # Its number was free again: a pipe used to take it, silently handed
+        # to the child in place of the caller's fd.
+        pytest.param(lambda fd: {1: "r", 3: fd}, {}, id="reused-by-a-pipe"),
+        pytest.param(
+            lambda fd: {3: fd},
+            {"uid": 0},
+            id="trampoline",
+            marks=pytest.mark.skipif(
+                os.geteuid() != 0, reason="switching uid/gid needs privilege"
+            ),
+        ),
+    ],
+)
+async def test_a_parent_fd_closed_before_entering_is_named(
+    layout: Any, kwargs: dict[str, Any]
+) -> None:
+    """A child_fds parent fd closed between spawn() and entering raises EBADF
+    on entering, naming child_fds, the child fd and the parent fd -- not the
+    program -- and nothing is started or left open (the leak guard)."""
+    fd = os.open(os.devnull, os.O_RDONLY)
+    assert fd > 3
+    child_fds = layout(fd)
+    (child_fd,) = (key for key, how in child_fds.items() if how == fd)
+    block = trioproc.spawn(["cat"], Recorder(), child_fds=child_fds, **kwargs)
+    os.close(fd)
+    with pytest.raises(OSError, match="is not open") as info:
+        async with block:
+            pytest.fail("the block must not run")
+    assert info.value.errno == errno.EBADF
+    assert str(info.value) == (
+        f"[Errno {errno.EBADF}] child_fds[{child_fd}]: parent fd {fd} is not open"
+    )
+    assert info.value.filename is None

@@ -181,7 +181,8 @@ def prepare(options: SpawnOptions) -> Launch:
 
     Raises:
       FileNotFoundError, PermissionError: the program is not on ``PATH``.
-      OSError: out of fds or pipes; nothing is left open.
+      OSError: out of fds or pipes, or (EBADF) a parent fd in ``child_fds``
+        is no longer open; nothing is left open.
     """
     program = find_program(options.program, options.search_path)
     kept: list[int] = []  # the parent's ends, closed here only on failure
@@ -190,8 +191,17 @@ def prepare(options: SpawnOptions) -> Launch:
     writers: dict[int, int] = {}
     sources: dict[int, int] = {}
     pty_master = status_fd = None
+    top = 2 if options.pty is not None else max(options.child_fds, default=-1)
     actions = FileActions()
     try:
+        # The caller's fds are copied first, before any pipe exists: a number
+        # the caller closed since spawn() is then reported, not silently
+        # reused by one of our pipes, and the child gets our copy, which no
+        # close by another thread can pull away before posix_spawn runs.
+        for child_fd, how in options.child_fds.items():
+            if isinstance(how, int):  # never with a pty
+                sources[child_fd] = _copy_parent_fd(child_fd, how, top)
+                to_close.append(sources[child_fd])
         if options.pty is not None:
             pty_master, slave = _open_pty(options.pty)
             kept.append(pty_master)
@@ -208,12 +218,10 @@ def prepare(options: SpawnOptions) -> Launch:
                     sources[child_fd], parent_end = os.pipe2(os.O_CLOEXEC)
                     writers[child_fd] = parent_end
                 else:
-                    sources[child_fd] = how
                     continue
                 kept.append(parent_end)
                 to_close.append(sources[child_fd])
                 os.set_blocking(parent_end, False)
-        top = max(sources, default=2 if options.pty is not None else -1)
         trampoline = options.uid is not None or options.gid is not None
         trampoline = trampoline or (
             options.cwd is not None and not _posix_spawn.HAS_ADDCHDIR
@@ -266,6 +274,24 @@ def prepare(options: SpawnOptions) -> Launch:
         to_close,
         status_fd,
     )
+
+
+def _copy_parent_fd(child_fd: int, fd: int, top: int) -> int:
+    """A close-on-exec copy of the caller's *fd* above *top*, to be the
+    child's *child_fd*.
+
+    Raises:
+      OSError: EBADF naming ``child_fds``, when *fd* is not open (closed since
+        ``spawn()`` checked it); EMFILE when out of fds.
+    """
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, top + 1)
+    except OSError as exc:
+        if exc.errno != errno.EBADF:  # pragma: no cover - EMFILE: out of fds
+            raise
+        raise OSError(
+            errno.EBADF, f"child_fds[{child_fd}]: parent fd {fd} is not open"
+        ) from None
 
 
 def find_program(name: bytes, search_path: bytes | None) -> bytes:

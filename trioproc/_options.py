@@ -12,6 +12,7 @@ import grp
 import math
 import os
 import pwd
+import resource
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
@@ -33,6 +34,15 @@ DEFAULT_CHILD_FDS: Final[Mapping[int, Literal["r", "w"] | int]] = {
 }
 
 _FS_ENCODING: Final = sys.getfilesystemencoding()
+#: The highest uid or gid: ``(uid_t)-1``, one more, means "no change" to
+#: ``setuid``/``setgid``, and the types are 32 bits wide on Linux.
+_MAX_ID: Final = 2**32 - 2
+#: Fd numbers above the child's highest that starting it may need below the
+#: RLIMIT_NOFILE soft limit, besides one copy of each of its fds: the uid/gid
+#: trampoline's payload and status fds, and their copies.
+_FDS_ABOVE: Final = 4
+#: fds are C ints.
+_MAX_FD_LIMIT: Final = 2**31
 _PROTOCOL_CALLBACKS: Final = (
     "makeConnection",
     "childDataReceived",
@@ -168,11 +178,18 @@ def check_kill_after(kill_after: object) -> float:
         raise TypeError(
             f"kill_after must be a number of seconds, not {type(kill_after).__name__}"
         )
-    if not math.isfinite(kill_after) or kill_after < 0:
+    try:
+        seconds = float(kill_after)
+    except OverflowError:
+        raise ValueError(
+            "kill_after must be a finite number of seconds >= 0, not an int too "
+            "large for a float"
+        ) from None
+    if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(
             f"kill_after must be a finite number of seconds >= 0, not {kill_after!r}"
         )
-    return float(kill_after)
+    return seconds
 
 
 def _check_water_marks(high: object, low: object) -> tuple[int, int]:
@@ -181,10 +198,12 @@ def _check_water_marks(high: object, low: object) -> tuple[int, int]:
             raise TypeError(f"{name} must be a number of bytes, not {value!r}")
     assert isinstance(high, int)
     assert isinstance(low, int)
-    if not 0 <= low <= high or high < 1:
+    # A producer is resumed, and stdin.send_all() woken, when the queue drains
+    # *below* low_water: with 0 that never happens.
+    if not 1 <= low <= high:
         raise ValueError(
-            f"water marks need 0 <= low_water <= high_water and high_water >= 1 "
-            f"(got high_water={high}, low_water={low})"
+            f"water marks need 1 <= low_water <= high_water (the queue must be able "
+            f"to drain below low_water; got high_water={high}, low_water={low})"
         )
     return high, low
 
@@ -233,10 +252,16 @@ def _check_env(env: object) -> tuple[bytes, ...] | None:
     if not isinstance(env, Mapping):
         raise TypeError(f"env must be a mapping or None, not {type(env).__name__}")
     entries = []
+    seen: dict[bytes, object] = {}
     for key, value in env.items():
         name = _encode(f"env key {key!r}", key)
         if not name or b"=" in name:
             raise ValueError(f"env key {key!r} must be non-empty and contain no '='")
+        if name in seen:
+            raise ValueError(
+                f"env keys {seen[name]!r} and {key!r} name the same variable"
+            )
+        seen[name] = key
         entries.append(name + b"=" + _encode(f"env[{key!r}]", value))
     return tuple(entries)
 
@@ -266,11 +291,20 @@ def _check_child_fds(
             f"not {type(child_fds).__name__}"
         )
     checked: dict[int, Literal["r", "w"] | int] = {}
+    limit = _fd_limit()
+    room = len(child_fds) + _FDS_ABOVE
     for child_fd, how in child_fds.items():
         if isinstance(child_fd, bool) or not isinstance(child_fd, int):
             raise TypeError(f"child_fds keys must be fd numbers, not {child_fd!r}")
         if child_fd < 0:
             raise ValueError(f"child_fds key {child_fd} is not a valid fd number")
+        if child_fd >= limit - room:
+            raise ValueError(
+                f"child_fds key {child_fd} is too high: the RLIMIT_NOFILE soft limit "
+                f"is {limit}, and starting the child needs up to {room} free fd "
+                f"numbers above its highest fd (one per child_fds entry and "
+                f"{_FDS_ABOVE} more), so child fds must be below {limit - room}"
+            )
         if how == "r" or how == "w":
             checked[child_fd] = how
         elif isinstance(how, int) and not isinstance(how, bool):
@@ -282,6 +316,13 @@ def _check_child_fds(
                 f"parent writes) or an open parent fd, not {how!r}"
             )
     return checked
+
+
+def _fd_limit() -> int:
+    """The RLIMIT_NOFILE soft limit, read now: the child inherits it, and no
+    fd of the child (nor any the launch needs) can be at or above it."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return _MAX_FD_LIMIT if soft == resource.RLIM_INFINITY else min(soft, _MAX_FD_LIMIT)
 
 
 def _check_parent_fd(child_fd: int, fd: int) -> None:
@@ -308,10 +349,11 @@ def _check_identity(
         kind = "user" if what == "uid" else "group"
         try:
             return lookup(value)
-        except KeyError:
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
             raise ValueError(f"{what}: no such {kind} {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, a name or None, not {value!r}")
-    if value < 0:
-        raise ValueError(f"{what} must be >= 0, not {value}")
+    if not 0 <= value <= _MAX_ID:
+        # 2**32 - 1 is (uid_t)-1, which setuid() takes as "no change".
+        raise ValueError(f"{what} must be from 0 to {_MAX_ID} (2**32 - 2), not {value}")
     return value
