@@ -8,10 +8,11 @@ import signal
 from pathlib import Path
 
 import pytest
+import trio
 
 import trioproc
 
-from .helpers import alive, python
+from .helpers import alive, python, wait_gone
 from .test_supervisor import Events, spec, supervisor
 
 #: Ready ("up") only after 0.7 s: long enough for a sibling to crash meanwhile.
@@ -93,3 +94,94 @@ async def test_start_waits_for_the_life_its_group_restart_brings_up(
         assert child.running
         assert child.pid != pid
         assert child.restarts == restarts + 1
+
+
+@GROUPS
+async def test_a_child_that_dies_before_ready_still_fails_its_start(
+    strategy: str, tmp_path: Path
+) -> None:
+    """The group restart starts the child again, and that life exits (3)
+    before it is ready: start() raises ChildNotReady with that exit -- not the
+    SIGTERM of the group restart -- and the child is no longer supervised,
+    while its crashing sibling goes on being restarted."""
+    sup, events = supervisor(strategy, max_restarts=50, max_seconds=30)
+    async with sup:
+        await sup.start(spec("crasher", crasher(tmp_path / "lives", 3)))
+        with pytest.raises(trioproc.ChildNotReady, match=r"exited \(3\)") as info:
+            await sup.start(spec("dies", DIES))
+        assert info.value.returncode == 3
+        assert "stopped" in events.kinds("dies")  # a group restart did hit it
+        with pytest.raises(KeyError):
+            sup.child("dies")
+        await events.wait_for("ready", "crasher", count=4)  # its calm life
+        assert events.kinds("dies").count("started") == 2
+    pids = [e.pid for e in events.seen if e.name == "dies" and e.kind == "started"]
+    assert all(wait_gone(pid) for pid in pids if pid is not None)
+
+
+@GROUPS
+async def test_a_temporary_child_stopped_by_its_group_fails_its_start(
+    strategy: str, tmp_path: Path
+) -> None:
+    """A temporary child is not started again by a group restart (as in
+    Erlang/OTP): its start() raises ChildNotReady saying so, and the name is
+    free again."""
+    sup, events = supervisor(strategy, max_restarts=50, max_seconds=30)
+    async with sup:
+        await sup.start(spec("crasher", crasher(tmp_path / "lives", 1)))
+        with pytest.raises(trioproc.ChildNotReady, match="does not start it again"):
+            await sup.start(spec("slow", SLOW, restart="temporary"))
+        with pytest.raises(KeyError):
+            sup.child("slow")
+        await events.wait_for("ready", "crasher", count=2)
+        again = await sup.start(spec("slow", SLOW, restart="temporary"))
+        assert again.ready
+    assert events.kinds("slow").count("started") == 2
+
+
+@GROUPS
+async def test_a_start_cancelled_while_its_group_restarts_leaves_no_child(
+    strategy: str, tmp_path: Path
+) -> None:
+    """start() cancelled while the group restart that stopped its child is
+    still busy: the child is not started again behind the caller's back, and
+    nothing of it is left running."""
+    sup, events = supervisor(strategy, max_restarts=50, max_seconds=30)
+    async with sup:
+        lives = tmp_path / "lives"
+        await sup.start(spec("crasher", crasher(lives, 3, before_ready=True)))
+        with trio.CancelScope() as cancelled:
+
+            async def cancel_while_the_group_restarts() -> None:
+                await events.wait_for("started", "crasher", count=2)
+                assert events.kinds("slow") == ["started", "stopped"]
+                cancelled.cancel()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cancel_while_the_group_restarts)
+                await sup.start(spec("slow", SLOW))
+        assert cancelled.cancelled_caught
+        with pytest.raises(KeyError):
+            sup.child("slow")
+        # The group restart brings the crasher's calm life up, then (at once)
+        # would have started "slow".
+        await events.wait_for("ready", "crasher", count=2)
+        assert events.kinds("slow") == ["started", "stopped"]
+
+
+async def test_restart_waits_for_the_life_its_group_restart_brings_up(
+    tmp_path: Path,
+) -> None:
+    """restart() keeps the same promise as start(): a sibling's crash that
+    restarts the group meanwhile does not make it fail."""
+    sup, events = supervisor("one_for_all", max_restarts=50, max_seconds=30)
+    async with sup:
+        child = await sup.start(spec("slow", SLOW))
+        await sup.start(spec("crasher", crasher(tmp_path / "lives", 1)))
+        index = len(events.seen)
+        await sup.restart("slow")
+        assert child.running
+        assert child.ready
+        assert child in sup.children
+        stopped = [e.kind for e in events.seen[index:] if e.name == "slow"]
+        assert stopped.count("stopped") == 2  # by restart(), then by the group

@@ -340,11 +340,13 @@ class _Waiter:
     Attributes:
       owed: group restarts that stopped the child and have not yet brought
         it up again (or given up on it).
+      taken: whether any group restart did.
       error: why a group restart could not bring it up: the call's to raise.
       news: set (and replaced) whenever *owed* goes down.
     """
 
     owed: int = 0
+    taken: bool = False
     error: Exception | None = None
     news: trio.Event = attrs.field(factory=trio.Event)
 
@@ -667,7 +669,7 @@ class Supervisor:
             try:
                 await self._bring_up(child)
             except Exception:
-                if not waiter.owed:
+                if not waiter.taken:
                     raise
             while waiter.owed and waiter.error is None:
                 await waiter.news.wait()
@@ -911,11 +913,14 @@ class Supervisor:
                 ):
                     self._emit("restarting", child, delay=decision.delay)
                     for name in decision.stop:
+                        if name not in self._children:
+                            continue  # its start failed since the decision
                         other = self._children[name]
                         waiter = other._waiter
                         live = other._scope is not None
                         if waiter is not None and live and other not in owed:
                             waiter.owed += 1
+                            waiter.taken = True
                             owed[other] = waiter
                         await self._stop(other)
                     for other in list(owed):
@@ -923,11 +928,12 @@ class Supervisor:
                             _not_again(owed, other, "which does not start it again")
                     await trio.sleep(decision.delay)
                     for name in decision.start:
-                        other = self._children[name]
                         if name not in self._policy.order:
-                            # stopped for good meanwhile
-                            _not_again(owed, other, "and then stopped")
+                            # Stopped for good meanwhile, or its start failed.
+                            for other in [o for o in owed if o.name == name]:
+                                _not_again(owed, other, "and then stopped")
                             continue
+                        other = self._children[name]
                         waiter = owed.pop(other, None)
                         other.restarts += 1
                         try:
