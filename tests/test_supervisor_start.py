@@ -185,3 +185,24 @@ async def test_restart_waits_for_the_life_its_group_restart_brings_up(
         assert child in sup.children
         stopped = [e.kind for e in events.seen[index:] if e.name == "slow"]
         assert stopped.count("stopped") == 2  # by restart(), then by the group
+
+
+@GROUPS
+async def test_a_sibling_crashing_for_good_ends_a_waiting_start_by_giving_up(
+    strategy: str, tmp_path: Path
+) -> None:
+    """A sibling that never stops crashing outlasts a waiting start() only
+    until the restart intensity gives up: RestartIntensityExceeded leaves
+    the block (not the start's ChildNotReady), and no life of the child is
+    left running."""
+    sup, events = supervisor(strategy, max_restarts=3, max_seconds=30)
+    lives = tmp_path / "lives"
+    with pytest.raises(trioproc.RestartIntensityExceeded):
+        async with sup:
+            await sup.start(spec("crasher", crasher(lives, 99, before_ready=True)))
+            await sup.start(spec("slow", SLOW))
+    assert events.kinds("slow") == ["started", "stopped"]
+    assert "gave_up" in events.kinds()
+    pid = events.seen[nth(events, "started", "slow", 1)].pid
+    assert pid is not None
+    assert wait_gone(pid)

@@ -484,6 +484,20 @@ class Supervisor:
 
     Leaving the block (normally, by an exception, or by a cancellation)
     stops every child; the block returns only when every process is reaped.
+
+    A child still starting when its group restarts: with ``"one_for_all"``
+    or ``"rest_for_one"``, a sibling's crash while `start` (or `restart`)
+    waits for a child's ready check restarts that child with the group, as
+    Erlang/OTP's strategies restart every child of the group: it is stopped
+    with the others and started again in its place in start order, and the
+    waiting call goes on waiting -- for that new life -- so that it still
+    returns only a child that is running and ready, with no stop asked of
+    it since. If that life is not ready either (it exits first, its check
+    fails, its ``ready_timeout`` passes), the call raises `ChildNotReady`
+    as for a first life and the child is no longer supervised; a
+    ``"temporary"`` child, which a group restart does not start again, makes
+    the call raise `ChildNotReady` at once. So a crash-looping sibling delays
+    a start, and may outlast it only until the restart intensity gives up.
     """
 
     def __init__(
@@ -570,10 +584,16 @@ class Supervisor:
         """Start supervising *spec*; return once it runs and, with
         ``spec.ready``, once it is ready.
 
+        A restart of its group meanwhile starts it again, and this call waits
+        for that life (see the class doc): the child returned is running and
+        ready.
+
         Raises:
           ValueError: a child of that name is supervised already.
-          ChildNotReady: it exited before it was ready, or its
-            ``ready_timeout`` passed; it has been stopped and is not
+          ChildNotReady: it exited before it was ready, its ready check
+            failed, or its ``ready_timeout`` passed -- in its first life or
+            in one a group restart started for it -- or it is temporary and
+            a group restart stopped it; it has been stopped and is not
             supervised.
           OSError: the program could not be started.
 
@@ -623,7 +643,8 @@ class Supervisor:
         await self._stop(child)
 
     async def restart(self, name: str) -> None:
-        """Stop *name* and start it again (waiting until it is ready).
+        """Stop *name* and start it again (waiting until it is ready, as
+        `start` does, through restarts of its group).
 
         This restart is asked for: it counts in ``child.restarts`` but not
         against the restart intensity.
@@ -718,9 +739,8 @@ class Supervisor:
                 # which its life left to us.
                 self._inner.start_soon(self._after_end, child, child.returncode)
             else:
-                # Ready, but stopped before we got here (a group restart):
-                # not ready; whoever stopped it deals with it.
-                await trio.lowlevel.checkpoint()
+                # Ready, but stopped before we got here: not ready -- unless
+                # a group restart stopped it, to start it again for a caller.
                 if child._waiter is None or not child._waiter.owed:
                     raise ChildNotReady(
                         f"{child.name} was stopped before it was ready", child.name
@@ -924,7 +944,7 @@ class Supervisor:
                             owed[other] = waiter
                         await self._stop(other)
                     for other in list(owed):
-                        if other.name not in decision.start:  # a temporary one
+                        if other.name not in decision.start:  # temporary, or forgotten
                             _not_again(owed, other, "which does not start it again")
                     await trio.sleep(decision.delay)
                     for name in decision.start:
