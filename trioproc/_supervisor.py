@@ -261,7 +261,12 @@ class SupervisedChild:
         self._running = False
         self._ready = False
         self._stopping = False
-        self._bringing_up = False
+        # The _bring_up call that owns the current life's start (its end
+        # before it is ready is that call's to report), if any.
+        self._bringing_up: object | None = None
+        # The start() or restart() call waiting for this child, if any.
+        self._waiter: _Waiter | None = None
+        self._ended_by_itself = False
         self._last_pid: int | None = None
         self._pending_restart: trio.CancelScope | None = None
         self._scope: trio.CancelScope | None = None
@@ -324,6 +329,34 @@ class SupervisedChild:
             if not found.is_set() and regex.search(line):
                 result.append(line)
                 found.set()
+
+
+@final
+@attrs.define(eq=False)
+class _Waiter:
+    """A `Supervisor.start` or `Supervisor.restart` call waiting for its child
+    to be ready, which group restarts stopped and owe a new life.
+
+    Attributes:
+      owed: group restarts that stopped the child and have not yet brought
+        it up again (or given up on it).
+      taken: whether any group restart did.
+      error: why a group restart could not bring it up: the call's to raise.
+      news: set (and replaced) whenever *owed* goes down.
+    """
+
+    owed: int = 0
+    taken: bool = False
+    error: Exception | None = None
+    news: trio.Event = attrs.field(factory=trio.Event)
+
+    def settle(self, error: Exception | None) -> None:
+        """One group restart is done with the child: it is up, or *error*."""
+        self.owed -= 1
+        if error is not None and self.error is None:
+            self.error = error
+        self.news.set()
+        self.news = trio.Event()
 
 
 class _Lines(ProcessProtocol):
@@ -405,6 +438,17 @@ def _kill(child: SupervisedChild) -> None:
         transport.signalProcess(signal.SIGKILL)
 
 
+def _not_again(
+    owed: dict[SupervisedChild, _Waiter], child: SupervisedChild, why: str
+) -> None:
+    """The group restart that stopped *child* for its waiting caller will not
+    bring it up: that caller raises `ChildNotReady`."""
+    waiter = owed.pop(child, None)
+    if waiter is not None:
+        message = f"{child.name} was stopped by a restart of its group, {why}"
+        waiter.settle(ChildNotReady(message, child.name))
+
+
 def _takes_task_status(task: Callable[..., Any]) -> bool:
     try:
         return "task_status" in inspect.signature(task).parameters
@@ -440,6 +484,20 @@ class Supervisor:
 
     Leaving the block (normally, by an exception, or by a cancellation)
     stops every child; the block returns only when every process is reaped.
+
+    A child still starting when its group restarts: with ``"one_for_all"``
+    or ``"rest_for_one"``, a sibling's crash while `start` (or `restart`)
+    waits for a child's ready check restarts that child with the group, as
+    Erlang/OTP's strategies restart every child of the group: it is stopped
+    with the others and started again in its place in start order, and the
+    waiting call goes on waiting -- for that new life -- so that it still
+    returns only a child that is running and ready, with no stop asked of
+    it since. If that life is not ready either (it exits first, its check
+    fails, its ``ready_timeout`` passes), the call raises `ChildNotReady`
+    as for a first life and the child is no longer supervised; a
+    ``"temporary"`` child, which a group restart does not start again, makes
+    the call raise `ChildNotReady` at once. So a crash-looping sibling delays
+    a start, and may outlast it only until the restart intensity gives up.
     """
 
     def __init__(
@@ -526,10 +584,16 @@ class Supervisor:
         """Start supervising *spec*; return once it runs and, with
         ``spec.ready``, once it is ready.
 
+        A restart of its group meanwhile starts it again, and this call waits
+        for that life (see the class doc): the child returned is running and
+        ready.
+
         Raises:
           ValueError: a child of that name is supervised already.
-          ChildNotReady: it exited before it was ready, or its
-            ``ready_timeout`` passed; it has been stopped and is not
+          ChildNotReady: it exited before it was ready, its ready check
+            failed, or its ``ready_timeout`` passed -- in its first life or
+            in one a group restart started for it -- or it is temporary and
+            a group restart stopped it; it has been stopped and is not
             supervised.
           OSError: the program could not be started.
 
@@ -546,7 +610,7 @@ class Supervisor:
         self._children[spec.name] = child
         self._policy.add(spec.name, spec.restart, spec.backoff)
         try:
-            await self._bring_up(child)
+            await self._bring_up_for_caller(child)
         except BaseException:
             self._policy.remove(spec.name)
             del self._children[spec.name]
@@ -579,7 +643,8 @@ class Supervisor:
         await self._stop(child)
 
     async def restart(self, name: str) -> None:
-        """Stop *name* and start it again (waiting until it is ready).
+        """Stop *name* and start it again (waiting until it is ready, as
+        `start` does, through restarts of its group).
 
         This restart is asked for: it counts in ``child.restarts`` but not
         against the restart intensity.
@@ -599,7 +664,7 @@ class Supervisor:
         await self._stop(child)
         child.restarts += 1
         try:
-            await self._bring_up(child)
+            await self._bring_up_for_caller(child)
         except BaseException:
             self._policy.remove(name)
             raise
@@ -611,6 +676,38 @@ class Supervisor:
 
     # --- lives of children -----------------------------------------------
 
+    async def _bring_up_for_caller(self, child: SupervisedChild) -> None:
+        """`_bring_up` for `start` and `restart`: return once *child* is
+        ready, though group restarts stop it meanwhile.
+
+        A group restart that stops the child before this call returned starts
+        it again with the group (`_restart`); this call then waits for that
+        life instead, and raises what the group's attempt raised. When it
+        returns, no group restart has stopped the child since it was ready.
+        """
+        waiter = child._waiter = _Waiter()
+        try:
+            try:
+                await self._bring_up(child)
+            except Exception:
+                if not waiter.taken:
+                    raise
+            while waiter.owed and waiter.error is None:
+                await waiter.news.wait()
+            if waiter.error is not None:
+                raise waiter.error
+        except BaseException:
+            if waiter.owed:
+                # Cancelled while a group restart owes it a life: that life,
+                # once started, must not go on unsupervised (the group
+                # restart skips it once the caller has forgotten it).
+                with trio.CancelScope(shield=True):
+                    await self._stop(child)
+            raise
+        finally:
+            if child._waiter is waiter:
+                child._waiter = None
+
     async def _bring_up(self, child: SupervisedChild) -> None:
         """Start a life of *child* and wait until it is ready.
 
@@ -620,7 +717,9 @@ class Supervisor:
         assert self._inner is not None
         if child._scope is not None:
             return  # alive already: never two lives at once
-        child._bringing_up = True
+        # A token, not a flag: a group restart may start the next life while
+        # this call is still unwinding from the life it stopped.
+        token = child._bringing_up = object()
         try:
             await self._inner.start(self._life, child)
             try:
@@ -632,11 +731,20 @@ class Supervisor:
                     await self._stop(child)
                 raise
         finally:
-            child._bringing_up = False
+            if child._bringing_up is token:
+                child._bringing_up = None
         if child._ended.is_set():
-            # Ready, then ended before we got here: an ordinary end, which
-            # its life left to us.
-            self._inner.start_soon(self._after_end, child, child.returncode)
+            if child._ended_by_itself:
+                # Ready, then ended before we got here: an ordinary end,
+                # which its life left to us.
+                self._inner.start_soon(self._after_end, child, child.returncode)
+            else:
+                # Ready, but stopped before we got here: not ready -- unless
+                # a group restart stopped it, to start it again for a caller.
+                if child._waiter is None or not child._waiter.owed:
+                    raise ChildNotReady(
+                        f"{child.name} was stopped before it was ready", child.name
+                    )
             return
         child._ready = True
         self._emit("ready", child)
@@ -753,15 +861,16 @@ class Supervisor:
             child._running = child._ready = False
             child.returncode = returncode
             child._scope = None
-            child._ended.set()
             stopped = child._stopping or scope.cancelled_caught or self._closing
+            child._ended_by_itself = started and not stopped
+            child._ended.set()
             if started and stopped:
                 if child.name in self._policy.order:
                     self._policy.stopped(child.name)
                 self._emit("stopped", child, returncode=returncode)
         if started and not stopped:
             self._emit("exited", child, returncode=returncode, error=error)
-            if child._bringing_up:
+            if child._bringing_up is not None:
                 return  # _bring_up deals with it (ChildNotReady, or _after_end)
             await self._after_end(child, returncode)
 
@@ -782,22 +891,37 @@ class Supervisor:
 
     async def _act(self, child: SupervisedChild, decision: Any) -> None:
         """Carry out what the policy decided about *child*'s end."""
-        while True:
-            if isinstance(decision, NoRestart):
-                return
-            if isinstance(decision, GiveUp):
-                self._give_up(child, decision)
-                return
-            assert isinstance(decision, Restart)
-            failed = await self._restart(child, decision)
-            if failed is None:
-                return
-            child, decision = failed
+        # Children whose start() or restart() still waits, stopped by these
+        # restarts and owed a new life (or an answer) by them.
+        owed: dict[SupervisedChild, _Waiter] = {}
+        try:
+            while True:
+                if isinstance(decision, NoRestart):
+                    return
+                if isinstance(decision, GiveUp):
+                    self._give_up(child, decision)
+                    return
+                assert isinstance(decision, Restart)
+                failed = await self._restart(child, decision, owed)
+                if failed is None:
+                    return
+                child, decision = failed
+        finally:
+            for other in list(owed):
+                _not_again(owed, other, "which did not start it again")
 
     async def _restart(
-        self, child: SupervisedChild, decision: Restart
+        self,
+        child: SupervisedChild,
+        decision: Restart,
+        owed: dict[SupervisedChild, _Waiter],
     ) -> tuple[SupervisedChild, Any] | None:
-        """Stop, wait, start; return the next decision if a start failed."""
+        """Stop, wait, start; return the next decision if a start failed.
+
+        A child stopped here while its `start` or `restart` call still waits
+        is started again here in its place, for that call (*owed*); whether
+        it came up or not is that call's to report, not the policy's.
+        """
         scope = trio.CancelScope()
         self._pending.add(scope)
         if not decision.stop:
@@ -809,20 +933,46 @@ class Supervisor:
                 ):
                     self._emit("restarting", child, delay=decision.delay)
                     for name in decision.stop:
-                        await self._stop(self._children[name])
+                        if name not in self._children:
+                            continue  # its start failed since the decision
+                        other = self._children[name]
+                        waiter = other._waiter
+                        live = other._scope is not None
+                        if waiter is not None and live and other not in owed:
+                            waiter.owed += 1
+                            waiter.taken = True
+                            owed[other] = waiter
+                        await self._stop(other)
+                    for other in list(owed):
+                        if other.name not in decision.start:  # temporary, or forgotten
+                            _not_again(owed, other, "which does not start it again")
                     await trio.sleep(decision.delay)
                     for name in decision.start:
                         if name not in self._policy.order:
-                            continue  # stopped for good meanwhile
+                            # Stopped for good meanwhile, or its start failed.
+                            for other in [o for o in owed if o.name == name]:
+                                _not_again(owed, other, "and then stopped")
+                            continue
                         other = self._children[name]
+                        waiter = owed.pop(other, None)
                         other.restarts += 1
                         try:
                             await self._bring_up(other)
                         except Exception as exc:  # it could not be started
+                            if waiter is not None:
+                                # Its caller's failed start: unsupervised.
+                                self._policy.remove(name)
+                                waiter.settle(exc)
+                                continue
                             if not isinstance(exc, ChildNotReady):
                                 self._emit("exited", other, error=exc)
                             now = trio.current_time()
                             return other, self._policy.exited(name, now, failed=True)
+                        if waiter is not None:
+                            waiter.settle(None)
+                            if name not in self._policy.order:
+                                # Its caller was cancelled as it came up.
+                                await self._stop(other)
         finally:
             self._pending.discard(scope)
             if child._pending_restart is scope:
