@@ -342,3 +342,32 @@ async def test_an_unkillable_child_raises_instead_of_hanging(
     with trio.fail_after(5):
         while pid in children():  # noqa: ASYNC110 - polling /proc
             await trio.sleep(0.01)
+
+
+def test_ctrl_c_in_trioproc_run_shows_a_graceful_shutdowns_output(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C in ``trioproc run``: every line a process logs while it stops
+    reaches the screen, and it exits by itself."""
+    import json
+
+    from .test_cli import Running, write
+
+    fleet = write(
+        tmp_path / "trioproc.toml",
+        f"[processes.logger]\nargv = {json.dumps(LOGS_ON_TERM)}\n"
+        "ready = 'up'\nkill_after = 8\n",
+    )
+    run = Running(str(fleet), cwd=tmp_path)
+    try:
+        run.until(r"logger is ready")
+        run.process.send_signal(signal.SIGINT)
+        status, out, err = run.finish()
+    finally:
+        run.kill()
+    assert status == 0, err
+    import re
+
+    assert len(re.findall(r"^logger +\| stopping \d+$", out, re.M)) == 20000
+    assert re.search(r"^logger +\| bye$", out, re.M)
+    assert "logger stopped with exit code 0" in out

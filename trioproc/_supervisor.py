@@ -154,11 +154,11 @@ class ChildSpec:
       kill_after: seconds between SIGTERM and SIGKILL when stopping it.
       backoff: the waits between its restarts (`Backoff`).
       env, cwd, executable, uid, gid, new_session: as for ``spawn()``;
-        children lead their own session by default, so stopping one stops its
-        own children too. When the process exits, a background process it
-        left in its group that still holds its output is stopped as well
-        (else the output stays open and the exit goes unnoticed); without
-        its own session, that output is only closed.
+        children lead their own session by default, and their own process
+        group in any case, so stopping one stops its own children too. When
+        the process exits, a background process it left in its group that
+        still holds its output is stopped as well (else the output stays
+        open and the exit goes unnoticed).
     """
 
     name: str = attrs.field(kw_only=False)
@@ -402,28 +402,16 @@ async def _sweep(
     """*child*'s process exited: do not let what it left behind (a background
     process still holding its output) keep this life open.
 
-    Such a process in the child's own process group is stopped as the child
-    would have been (SIGTERM, SIGKILL after ``kill_after``); in any case the
-    output pipes are closed after a short grace.
+    After a short grace, such a process in the child's own process group is
+    stopped as the child would have been (SIGTERM, SIGKILL after
+    ``kill_after``), and the output pipes are closed.
     """
     with trio.move_on_after(_LEFTOVER_GRACE):
         await lines.closed.wait()
         return
-    pgid = child._last_pid
-    if child.spec.new_session and pgid is not None:
-        # The group outlives its reaped leader, and its id is not reused while
-        # any member lives, so this reaches only what the child left.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGTERM)
-        with trio.move_on_after(child.spec.kill_after):
-            await lines.closed.wait()
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-        with trio.move_on_after(_LEFTOVER_GRACE):
-            await lines.closed.wait()
-            return
-    transport.loseConnection()
+    # What is left in the child's process group is stopped as the child
+    # would have been; once the group is gone the block closes the pipes.
+    await transport.stop()
 
 
 def _kill(child: SupervisedChild) -> None:
@@ -431,9 +419,9 @@ def _kill(child: SupervisedChild) -> None:
     transport = child._transport
     if not child._running or transport is None or transport.pid is None:
         return
-    if child.spec.new_session:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(transport.pid, signal.SIGKILL)
+    # The child leads its own process group (spawn()'s default).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(transport.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessExitedAlready):
         transport.signalProcess(signal.SIGKILL)
 
