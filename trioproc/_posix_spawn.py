@@ -18,7 +18,13 @@ from _ctypes import CFuncPtr
 from collections.abc import Sequence
 from typing import Final, final
 
-__all__ = ["HAS_ADDCHDIR", "HAS_ADDCLOSEFROM", "FileActions", "posix_spawn"]
+__all__ = [
+    "HAS_ADDCHDIR",
+    "HAS_ADDCLOSEFROM",
+    "HAS_SPAWN_CGROUP",
+    "FileActions",
+    "posix_spawn",
+]
 
 if sys.platform != "linux":  # pragma: no cover - the flag values below are Linux's
     raise ImportError("trioproc starts children with Linux's posix_spawn flags")
@@ -27,6 +33,7 @@ if sys.platform != "linux":  # pragma: no cover - the flag values below are Linu
 _SETSIGDEF: Final = 0x04
 _SETSIGMASK: Final = 0x08
 _SETSID: Final = 0x80
+_SETCGROUP: Final = 0x100  # glibc 2.39+: CLONE_INTO_CGROUP
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -63,6 +70,8 @@ _attr_init = _bind("posix_spawnattr_init", _Ptr)
 _attr_setflags = _bind("posix_spawnattr_setflags", _Ptr, ctypes.c_short)
 _attr_setsigdefault = _bind("posix_spawnattr_setsigdefault", _Ptr, _Ptr)
 _attr_setsigmask = _bind("posix_spawnattr_setsigmask", _Ptr, _Ptr)
+_attr_setcgroup = _bind("posix_spawnattr_setcgroup_np", _Ptr, _int)
+_attr_destroy = _bind("posix_spawnattr_destroy", _Ptr)
 _sigemptyset = _bind("sigemptyset", _Ptr)
 _spawn = _bind(
     "posix_spawn",
@@ -78,6 +87,9 @@ _spawn = _bind(
 HAS_ADDCHDIR: Final = _add_chdir is not None
 #: Whether libc can close every fd from a number up (else: fds are listed).
 HAS_ADDCLOSEFROM: Final = _add_closefrom is not None
+#: Whether libc can start the child in a given cgroup (glibc 2.39+); else
+#: `trioproc._cgroup` moves the parent into the cgroup around the call.
+HAS_SPAWN_CGROUP: Final = _attr_setcgroup is not None
 
 # The current C environment, which os.environ keeps in step with putenv().
 _environ = ctypes.c_void_p.in_dll(_libc, "environ")
@@ -90,12 +102,13 @@ def _check(result: int, what: str) -> None:
         raise OSError(result, f"{what}: {os.strerror(result)}")
 
 
-def _spawn_attributes(setsid: bool) -> _Opaque:
+def _spawn_attributes(setsid: bool, cgroup_fd: int | None = None) -> _Opaque:
     """Attributes shared by every spawn: default signal dispositions, empty mask.
 
-    libc only reads them, so one object per *setsid* serves every call.
+    libc only reads them, so one object per *setsid* serves every call; one
+    with a *cgroup_fd* is made for its call (`posix_spawn` destroys it).
     """
-    attr = _attrs.get(setsid)
+    attr = _attrs.get(setsid) if cgroup_fd is None else None
     if attr is None:
         assert _attr_init
         assert _attr_setflags
@@ -114,8 +127,13 @@ def _spawn_attributes(setsid: bool) -> _Opaque:
         _check(_attr_setsigdefault(attr, every), "posix_spawnattr_setsigdefault")
         _check(_attr_setsigmask(attr, none), "posix_spawnattr_setsigmask")
         flags = _SETSIGDEF | _SETSIGMASK | (_SETSID if setsid else 0)
+        if cgroup_fd is not None:  # pragma: no cover - glibc 2.39+
+            assert _attr_setcgroup is not None
+            flags |= _SETCGROUP
+            _check(_attr_setcgroup(attr, cgroup_fd), "posix_spawnattr_setcgroup_np")
         _check(_attr_setflags(attr, flags), "posix_spawnattr_setflags")
-        _attrs[setsid] = attr
+        if cgroup_fd is None:
+            _attrs[setsid] = attr
     return attr
 
 
@@ -190,11 +208,14 @@ def posix_spawn(
     actions: FileActions,
     *,
     setsid: bool,
+    cgroup_fd: int | None = None,
 ) -> int:
     """Start *path* with *argv* and *env* (``None``: the parent's); return its pid.
 
     Every signal disposition is reset to default and the signal mask is empty
-    in the child; with *setsid* the child leads a new session.
+    in the child; with *setsid* the child leads a new session; with
+    *cgroup_fd* (a cgroup-v2 directory, only where `HAS_SPAWN_CGROUP`) it is
+    born in that cgroup.
 
     Raises:
       OSError: the child could not be started (libc reports exec's own errno,
@@ -207,14 +228,13 @@ def posix_spawn(
     else:
         c_env = (_char_p * (len(env) + 1))(*env, None)
     pid = _int()
-    result = _spawn(
-        ctypes.byref(pid),
-        path,
-        actions._actions,
-        _spawn_attributes(setsid),
-        c_argv,
-        c_env,
-    )
+    attr = _spawn_attributes(setsid, cgroup_fd)
+    try:
+        result = _spawn(ctypes.byref(pid), path, actions._actions, attr, c_argv, c_env)
+    finally:
+        if cgroup_fd is not None:  # pragma: no cover - glibc 2.39+
+            assert _attr_destroy is not None
+            _attr_destroy(attr)
     if result != 0:
         raise OSError(result, os.strerror(result))
     return pid.value
