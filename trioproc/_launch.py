@@ -34,10 +34,12 @@ import attrs
 import trio
 
 from . import _posix_spawn, _trampoline
+from ._cgroup import CgroupUnavailableError
 from ._posix_spawn import FileActions, posix_spawn
 from ._pump import F_SETPIPE_SZ
 
 if TYPE_CHECKING:
+    from ._cgroup import ChildCgroup
     from ._options import SpawnOptions
 
 __all__ = ["Launch", "find_program", "prepare", "set_window_size"]
@@ -76,28 +78,44 @@ class Launch:
     _status_fd: int | None
     pid: int | None = attrs.field(init=False, default=None)
 
-    def start(self) -> int:
+    def start(self, cgroup: ChildCgroup | None = None) -> int:
         """Start the child; return its pid.
+
+        Args:
+          cgroup: the child is born in this cgroup (and so is every process
+            it forks, from its first instruction on).
 
         Raises:
           FileNotFoundError, PermissionError, NotADirectoryError, OSError: the
             program or the working directory cannot be used. Nothing is
             started; the parent's ends stay the caller's to close.
+          CgroupUnavailableError: the child cannot be placed in *cgroup*.
         """
         assert self._actions is not None
+        placing = contextlib.nullcontext() if cgroup is None else cgroup.placing()
         try:
-            self.pid = posix_spawn(
-                self._program,
-                self._argv,
-                self._env,
-                self._actions,
-                setsid=self._setsid,
-                setpgroup=self._setpgroup,
-            )
+            with placing as cgroup_fd:
+                self.pid = posix_spawn(
+                    self._program,
+                    self._argv,
+                    self._env,
+                    self._actions,
+                    setsid=self._setsid,
+                    setpgroup=self._setpgroup,
+                    cgroup_fd=cgroup_fd,
+                )
         except OSError as exc:
             if self._status_fd is not None:
                 os.close(self._status_fd)
                 self._status_fd = None
+            if self.pid is not None:
+                # The child started, but this process could not leave its
+                # cgroup: end the child rather than hand back a pid with an
+                # error. It is our own unreaped child, so its pid is its own.
+                self._kill_and_reap()
+                raise
+            if isinstance(exc, CgroupUnavailableError):
+                raise
             raise _explain(exc, self._program, self._cwd) from None
         finally:
             self.discard()

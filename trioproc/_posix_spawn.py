@@ -18,7 +18,13 @@ from _ctypes import CFuncPtr
 from collections.abc import Sequence
 from typing import Final, final
 
-__all__ = ["HAS_ADDCHDIR", "HAS_ADDCLOSEFROM", "FileActions", "posix_spawn"]
+__all__ = [
+    "HAS_ADDCHDIR",
+    "HAS_ADDCLOSEFROM",
+    "HAS_SPAWN_CGROUP",
+    "FileActions",
+    "posix_spawn",
+]
 
 if sys.platform != "linux":  # pragma: no cover - the flag values below are Linux's
     raise ImportError("trioproc starts children with Linux's posix_spawn flags")
@@ -28,6 +34,7 @@ _SETPGROUP: Final = 0x02
 _SETSIGDEF: Final = 0x04
 _SETSIGMASK: Final = 0x08
 _SETSID: Final = 0x80
+_SETCGROUP: Final = 0x100  # glibc 2.39+: CLONE_INTO_CGROUP
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -65,6 +72,8 @@ _attr_setflags = _bind("posix_spawnattr_setflags", _Ptr, ctypes.c_short)
 _attr_setpgroup = _bind("posix_spawnattr_setpgroup", _Ptr, _int)
 _attr_setsigdefault = _bind("posix_spawnattr_setsigdefault", _Ptr, _Ptr)
 _attr_setsigmask = _bind("posix_spawnattr_setsigmask", _Ptr, _Ptr)
+_attr_setcgroup = _bind("posix_spawnattr_setcgroup_np", _Ptr, _int)
+_attr_destroy = _bind("posix_spawnattr_destroy", _Ptr)
 _sigemptyset = _bind("sigemptyset", _Ptr)
 _spawn = _bind(
     "posix_spawn",
@@ -80,6 +89,9 @@ _spawn = _bind(
 HAS_ADDCHDIR: Final = _add_chdir is not None
 #: Whether libc can close every fd from a number up (else: fds are listed).
 HAS_ADDCLOSEFROM: Final = _add_closefrom is not None
+#: Whether libc can start the child in a given cgroup (glibc 2.39+); else
+#: `trioproc._cgroup` moves the parent into the cgroup around the call.
+HAS_SPAWN_CGROUP: Final = _attr_setcgroup is not None
 
 # The current C environment, which os.environ keeps in step with putenv().
 _environ = ctypes.c_void_p.in_dll(_libc, "environ")
@@ -92,13 +104,16 @@ def _check(result: int, what: str) -> None:
         raise OSError(result, f"{what}: {os.strerror(result)}")
 
 
-def _spawn_attributes(setsid: bool, setpgroup: bool) -> _Opaque:
+def _spawn_attributes(
+    setsid: bool, setpgroup: bool, cgroup_fd: int | None = None
+) -> _Opaque:
     """Attributes shared by every spawn: default signal dispositions, empty
     mask, and a new session or process group if asked for.
 
-    libc only reads them, so one object per kind serves every call.
+    libc only reads them, so one object per kind serves every call; one
+    with a *cgroup_fd* is made for its call (`posix_spawn` destroys it).
     """
-    attr = _attrs.get((setsid, setpgroup))
+    attr = _attrs.get((setsid, setpgroup)) if cgroup_fd is None else None
     if attr is None:
         assert _attr_init
         assert _attr_setflags
@@ -124,8 +139,13 @@ def _spawn_attributes(setsid: bool, setpgroup: bool) -> _Opaque:
             # Group 0: the child's own pid, a new group it leads.
             _check(_attr_setpgroup(attr, 0), "posix_spawnattr_setpgroup")
             flags |= _SETPGROUP
+        if cgroup_fd is not None:  # pragma: no cover - glibc 2.39+
+            assert _attr_setcgroup is not None
+            flags |= _SETCGROUP
+            _check(_attr_setcgroup(attr, cgroup_fd), "posix_spawnattr_setcgroup_np")
         _check(_attr_setflags(attr, flags), "posix_spawnattr_setflags")
-        _attrs[setsid, setpgroup] = attr
+        if cgroup_fd is None:
+            _attrs[setsid, setpgroup] = attr
     return attr
 
 
@@ -201,12 +221,14 @@ def posix_spawn(
     *,
     setsid: bool,
     setpgroup: bool = False,
+    cgroup_fd: int | None = None,
 ) -> int:
     """Start *path* with *argv* and *env* (``None``: the parent's); return its pid.
 
     Every signal disposition is reset to default and the signal mask is empty
     in the child; with *setsid* the child leads a new session, else with
-    *setpgroup* a new process group.
+    *setpgroup* a new process group; with *cgroup_fd* (a cgroup-v2
+    directory, only where `HAS_SPAWN_CGROUP`) it is born in that cgroup.
 
     Raises:
       OSError: the child could not be started (libc reports exec's own errno,
@@ -219,14 +241,13 @@ def posix_spawn(
     else:
         c_env = (_char_p * (len(env) + 1))(*env, None)
     pid = _int()
-    result = _spawn(
-        ctypes.byref(pid),
-        path,
-        actions._actions,
-        _spawn_attributes(setsid, setpgroup),
-        c_argv,
-        c_env,
-    )
+    attr = _spawn_attributes(setsid, setpgroup, cgroup_fd)
+    try:
+        result = _spawn(ctypes.byref(pid), path, actions._actions, attr, c_argv, c_env)
+    finally:
+        if cgroup_fd is not None:  # pragma: no cover - glibc 2.39+
+            assert _attr_destroy is not None
+            _attr_destroy(attr)
     if result != 0:
         raise OSError(result, os.strerror(result))
     return pid.value
