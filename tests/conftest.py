@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import trio
 
+from trioproc import _cgroup
+
 from .helpers import children, open_fds
 
 DEFAULT_DEADLINE = 30.0
@@ -23,10 +25,14 @@ DEFAULT_DEADLINE = 30.0
 
 @pytest.fixture(autouse=True)
 def _nothing_left_behind() -> Iterator[None]:
-    """Fail a test that leaves an fd open or a child process behind."""
+    """Fail a test that leaves an fd open, a child process or a cgroup of
+    ours behind."""
     fds_before = open_fds()
     children_before = children()
+    cgroups_before = our_cgroups()
     yield
+    leaked_cgroups = our_cgroups() - cgroups_before
+    assert not leaked_cgroups, f"cgroups left behind: {leaked_cgroups}"
     leaked_children = children() - children_before
     leaked_fds = open_fds() - fds_before
     details = {}
@@ -37,6 +43,15 @@ def _nothing_left_behind() -> Iterator[None]:
             details[fd] = "?"
     assert not leaked_children, f"child processes left behind: {leaked_children}"
     assert not leaked_fds, f"fds left open: {details}"
+
+
+def our_cgroups() -> set[str]:
+    """The cgroups trioproc made in this process's cgroup-v2 cgroup."""
+    try:
+        home = _cgroup.own_cgroup()
+        return {p.name for p in home.iterdir() if p.name.startswith("trioproc-")}
+    except OSError:  # no cgroup v2 here
+        return set()
 
 
 def _bounded(test: Callable[..., Any], seconds: float) -> Callable[..., Any]:

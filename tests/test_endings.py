@@ -18,6 +18,7 @@ import pytest
 import trio
 
 import trioproc
+import trioproc._cgroup
 import trioproc._reaper
 
 from .helpers import (
@@ -371,3 +372,154 @@ def test_ctrl_c_in_trioproc_run_shows_a_graceful_shutdowns_output(
     assert len(re.findall(r"^logger +\| stopping \d+$", out, re.M)) == 20000
     assert re.search(r"^logger +\| bye$", out, re.M)
     assert "logger stopped with exit code 0" in out
+
+
+# --- cgroup=True: a tree that leaves its session is held too ----------------
+
+#: Double-forks a setsid() daemon at once (before anything else), which
+#: leaves both the child's process group and its session, then says so.
+DAEMONIZES = python(
+    "import os, time\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    if os.fork() == 0:\n"
+    "        time.sleep(60)\n"
+    "    os._exit(0)\n"
+    "os.wait()\n"
+    "os.write(1, b'daemon up\\n')\n"
+    "time.sleep(60)\n"
+)
+
+
+def _cgroup_of(pid: int) -> str:
+    """*pid*'s cgroup-v2 path (the ``0::`` line of /proc/PID/cgroup)."""
+    with open(f"/proc/{pid}/cgroup") as lines:
+        return next(line for line in lines if line.startswith("0::")).strip()
+
+
+def _cgroup_or_skip() -> None:
+    try:
+        cgroup = trioproc._cgroup.ChildCgroup.create()
+    except trioproc.CgroupUnavailableError as exc:
+        pytest.skip(f"no writable cgroup-v2 subtree here: {exc}")
+    cgroup.remove()
+
+
+@pytest.mark.parametrize("how", ["cancelled", "normal end"])
+async def test_a_daemon_that_forks_at_once_ends_with_a_cgroup_block(
+    mark: str, how: str
+) -> None:
+    """With cgroup=True a double-forking setsid() daemon, started as the
+    program's very first act, is held in the child's cgroup and ends with the
+    block; the cgroup is removed."""
+    _cgroup_or_skip()
+    protocol = Recorder()
+    with trio.move_on_after(10) as scope:
+        async with trioproc.spawn(
+            DAEMONIZES, protocol, cgroup=True, env=marked(mark), kill_after=1
+        ) as child:
+            await protocol.wait_for_output(b"daemon up\n")
+            assert len(marked_alive(mark)) == 2
+            assert child.pid is not None
+            cgroup_dir = _cgroup_of(child.pid).rsplit("/", 1)[1]
+            assert cgroup_dir.startswith("trioproc-")
+            if how == "cancelled":
+                scope.cancel()
+            else:
+                child.signalProcess("TERM")
+                await child.wait()
+    assert marked_alive(mark) == []
+    root = trioproc._cgroup.own_cgroup()
+    assert not (root / cgroup_dir).exists()
+
+
+async def test_without_a_cgroup_the_daemon_escapes(mark: str) -> None:
+    """The same daemon escapes a process group (why cgroup=True exists): the
+    block ends, the daemon is still there (and the test kills it)."""
+    protocol = Recorder()
+    async with trioproc.spawn(DAEMONIZES, protocol, env=marked(mark)) as child:
+        await protocol.wait_for_output(b"daemon up\n")
+        child.signalProcess("TERM")
+    assert len(marked_alive(mark)) == 1
+    kill_marked(mark)
+
+
+async def test_cgroup_true_through_run_and_a_missing_program(mark: str) -> None:
+    """run() takes cgroup=True; a program that cannot start leaves no cgroup."""
+    _cgroup_or_skip()
+    root = trioproc._cgroup.own_cgroup()
+    before = {p.name for p in root.iterdir() if p.name.startswith("trioproc-")}
+    result = await trioproc.run(["sh", "-c", "echo hi"], cgroup=True)
+    assert result.stdout == b"hi\n"
+    with pytest.raises(FileNotFoundError):
+        async with trioproc.spawn(["no-such-program-here"], cgroup=True):
+            pass  # pragma: no cover
+    after = {p.name for p in root.iterdir() if p.name.startswith("trioproc-")}
+    assert after == before
+
+
+async def test_cgroup_true_without_a_writable_cgroup_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Where no writable cgroup-v2 subtree exists, entering raises
+    CgroupUnavailableError naming what is missing, and starts nothing."""
+    monkeypatch.setattr(trioproc._cgroup, "own_cgroup", lambda: tmp_path / "none")
+    with pytest.raises(trioproc.CgroupUnavailableError, match="does not exist"):
+        async with trioproc.spawn(SLEEP(30), cgroup=True):
+            pass  # pragma: no cover
+
+
+async def test_a_supervisor_without_cgroups_falls_back_and_says_so_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where no cgroup can be made, supervised children (cgroup unset) run
+    with process groups only, and the supervisor says so once."""
+    import trioproc._supervisor
+
+    why = trioproc.CgroupUnavailableError(2, "cgroup-v2 directory /x does not exist")
+    monkeypatch.setattr(trioproc._supervisor, "unavailable", lambda: why)
+    monkeypatch.setattr(trioproc._supervisor, "_told_no_cgroup", False)
+    async with trioproc.Supervisor(on_output=None) as supervisor:
+        for name in ("a", "b"):
+            child = await supervisor.start(trioproc.ChildSpec(name, argv=SLEEP(30)))
+            assert child.pid is not None
+            assert "trioproc-" not in _cgroup_of(child.pid)
+    warnings = [r for r in caplog.records if "no cgroup" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "/x does not exist" in warnings[0].getMessage()
+
+
+async def test_supervised_children_get_a_cgroup_where_one_can_be_made() -> None:
+    """Where cgroups work, a supervised child is in one of its own."""
+    _cgroup_or_skip()
+    async with trioproc.Supervisor(on_output=None) as supervisor:
+        child = await supervisor.start(trioproc.ChildSpec("a", argv=SLEEP(30)))
+        assert child.pid is not None
+        assert "/trioproc-" in _cgroup_of(child.pid)
+
+
+def test_trioproc_run_without_cgroups_says_so_once(tmp_path: Path) -> None:
+    """``trioproc run`` uses cgroups by default; where none can be made it
+    says so in one line and runs the fleet on process groups."""
+    import json
+    import subprocess
+    import sys
+
+    fleet = tmp_path / "trioproc.toml"
+    fleet.write_text(
+        f"[processes.a]\nargv = {json.dumps(SLEEP(30))}\n"
+        f"[processes.b]\nargv = {json.dumps(SLEEP(30))}\n"
+    )
+    code = (
+        "import pathlib, sys, trioproc._cgroup as c\n"
+        "c.own_cgroup = lambda: pathlib.Path('/nonexistent-cgroup')\n"
+        "from trioproc._cli import main\n"
+        f"sys.exit(main(['run', {str(fleet)!r}, '--for', '0.5']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if "no cgroups here" in line]
+    assert len(lines) == 1
+    assert "/nonexistent-cgroup does not exist" in lines[0]

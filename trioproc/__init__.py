@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging as _logging
 
+from ._cgroup import CgroupUnavailableError as CgroupUnavailableError
 from ._contract import ProcessAddress as ProcessAddress
 from ._errors import (
     ChildNotReady as ChildNotReady,
@@ -49,6 +50,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Backoff",
+    "CgroupUnavailableError",
     "ChildNotReady",
     "ChildSpec",
     "ChildUnkillable",

@@ -539,3 +539,30 @@ def _unavailable_move(path: Path, home: Path, exc: OSError) -> CgroupUnavailable
             os.strerror(code)
         )
     return CgroupUnavailableError(code, what)
+
+
+_available: CgroupUnavailableError | bool | None = False  # False: not probed
+
+
+def unavailable() -> CgroupUnavailableError | None:
+    """Why no child can get a cgroup of its own here, or ``None`` if one can.
+
+    Probed once per process (a cgroup is made, entered, left and removed),
+    for callers that use cgroups wherever they exist and fall back to
+    process groups elsewhere (the Supervisor, the ``trioproc`` command).
+    """
+    global _available
+    if _available is False:
+        try:
+            probe = ChildCgroup.create()
+            try:
+                with probe.placing():
+                    pass
+            finally:
+                probe.remove()
+        except CgroupUnavailableError as exc:
+            _available = exc
+        else:
+            _available = None
+    assert _available is not True
+    return _available

@@ -32,9 +32,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, final
 
+import attrs
 import trio
 
 from . import __version__
+from ._cgroup import unavailable
 from ._errors import ChildNotReady, RestartIntensityExceeded
 from ._fleet import (
     DEFAULT_FILES,
@@ -178,7 +180,24 @@ def spec_for(config: ProcessConfig, fleet_env: dict[str, str]) -> ChildSpec:
         backoff=config.backoff,
         env=env,
         cwd=config.cwd,
+        cgroup=config.cgroup,
     )
+
+
+def _cgroups_here(fleet: Fleet, printer: Printer) -> bool:
+    """Whether processes that leave ``cgroup`` unset get a cgroup of their
+    own: wherever one can be made; else say once why not."""
+    if all(config.cgroup is not None for config in fleet.processes):
+        return False
+    why = unavailable()
+    if why is None:
+        return True
+    printer.write(
+        _SYSTEM,
+        f"no cgroups here ({why.strerror or why}): stopping process groups "
+        "instead (a daemon that leaves its group would escape)",
+    )
+    return False
 
 
 async def run_fleet(fleet: Fleet, printer: Printer, duration: float | None) -> int:
@@ -203,7 +222,10 @@ async def run_fleet(fleet: Fleet, printer: Printer, duration: float | None) -> i
                         _SYSTEM,
                         f"starting {len(fleet.processes)} processes from {fleet.path}",
                     )
+                    cgroups = _cgroups_here(fleet, printer)
                     for config in fleet.processes:
+                        if config.cgroup is None:
+                            config = attrs.evolve(config, cgroup=cgroups)
                         await supervisor.start(spec_for(config, dict(fleet.env)))
                     if duration is None:
                         await trio.sleep_forever()

@@ -73,6 +73,7 @@ _PROCESS_KEYS: Final = {
     "ready",
     "ready_timeout",
     "kill_after",
+    "cgroup",
     "env",
     "cwd",
     "depends_on",
@@ -120,6 +121,9 @@ class ProcessConfig:
     cwd: str | None = None
     depends_on: tuple[str, ...] = ()
     backoff: Backoff = attrs.field(factory=Backoff)
+    #: ``True``: the process must run in a cgroup of its own; ``False``:
+    #: never; ``None``: wherever one can be made.
+    cgroup: bool | None = None
 
 
 @final
@@ -404,6 +408,13 @@ def _process(
             )
             if value is not None:
                 fields[key] = value
+    if "cgroup" in entry:
+        if isinstance(entry["cgroup"], bool):
+            fields["cgroup"] = entry["cgroup"]
+        else:
+            problems.append(
+                Problem(at("cgroup"), f"processes.{name}.cgroup must be true or false")
+            )
     if "ready" in entry:
         fields["ready"] = _ready(
             entry["ready"], f"processes.{name}.ready", at("ready"), problems

@@ -68,6 +68,7 @@ class SpawnOptions:
     gid: int | None
     new_session: bool
     process_group: bool
+    cgroup: bool
     kill_after: float
     high_water: int
     low_water: int
@@ -91,6 +92,7 @@ class SpawnOptions:
         gid: int | str | None = None,
         new_session: bool = False,
         process_group: bool = True,
+        cgroup: bool = False,
         kill_after: float = 5.0,
         high_water: int = 64 * 1024,
         low_water: int = 16 * 1024,
@@ -119,6 +121,7 @@ class SpawnOptions:
         for name, flag in (
             ("new_session", new_session),
             ("process_group", process_group),
+            ("cgroup", cgroup),
         ):
             if not isinstance(flag, bool):
                 raise TypeError(
@@ -140,6 +143,7 @@ class SpawnOptions:
             gid=_check_identity("gid", gid, lambda name: grp.getgrnam(name).gr_gid),
             new_session=new_session or pty_size is not None,
             process_group=process_group or new_session or pty_size is not None,
+            cgroup=cgroup,
             kill_after=check_kill_after(kill_after),
             high_water=high,
             low_water=low,

@@ -24,13 +24,17 @@ import math
 import os
 import signal
 import threading
+import time
 from collections.abc import Awaitable, Callable
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 import attrs
 import trio
 
 from ._errors import ChildUnkillable, ProcessExitedAlready
+
+if TYPE_CHECKING:
+    from ._cgroup import ChildCgroup
 
 __all__ = ["Child", "end_tree"]
 
@@ -80,9 +84,12 @@ class Child:
       status: the raw wait status once reaped.
       reaped: set once the child has been reaped.
       stopping: the block is ending the child's tree (`end_tree` has begun).
+      cgroup: the cgroup that holds the child's whole tree (``cgroup=True``),
+        which `end_tree` ends too; ``None`` without one.
     """
 
     group: bool
+    cgroup: ChildCgroup | None = None
     pid: int | None = attrs.field(init=False, default=None)
     pgid: int | None = attrs.field(init=False, default=None)
     status: int | None = attrs.field(init=False, default=None)
@@ -149,8 +156,11 @@ class Child:
         return True
 
     def group_alive(self) -> bool:
-        """Whether the child, or a live process of its group, exists."""
+        """Whether the child, or a live process of its group or its cgroup,
+        exists."""
         if self.pid is not None:
+            return True
+        if self.cgroup is not None and self.cgroup.populated():
             return True
         if self.pgid is None:
             return False
@@ -227,6 +237,8 @@ class Child:
                     await end_tree(
                         self, kill_after, self.wait_until_reaped, reaper=True
                     )
+                if self.cgroup is not None:
+                    self.cgroup.remove()
                 if not told:
                     on_reaped()
             finally:
@@ -244,7 +256,7 @@ class Child:
     def reap_in_background(self) -> None:
         """Leave reaping to a thread: for a child stuck in the kernel, which
         no task may wait for, but which must not stay a zombie once it dies."""
-        pid, pidfd = self.pid, self._pidfd
+        pid, pidfd, cgroup = self.pid, self._pidfd, self.cgroup
         self._pidfd = None
         if pid is None:  # pragma: no cover - reaped meanwhile
             return
@@ -254,6 +266,14 @@ class Child:
                 os.waitpid(pid, 0)
             if pidfd is not None:
                 os.close(pidfd)
+            if cgroup is not None:
+                # Once the rest of its tree has died too (bounded).
+                for _ in range(600):
+                    try:
+                        cgroup.remove()
+                        return
+                    except OSError:
+                        time.sleep(0.1)
 
         threading.Thread(
             target=reap, name=f"trioproc reaper {pid}", daemon=True
@@ -289,19 +309,27 @@ async def end_tree(
         await _wait_tree_gone(child, wait)
         return
     _signal_tree(child, signal.SIGKILL)
+    if child.cgroup is not None:
+        await child.cgroup.kill()
     with trio.move_on_after(KILL_GRACE):
         await _wait_tree_gone(child, wait)
         return
     stuck = child.pid
-    if stuck is None:
+    if stuck is not None:
+        if reaper:
+            child.reap_in_background()
+    elif child.cgroup is not None and child.cgroup.pids():
+        stuck = child.cgroup.pids()[0]
+    else:
         assert child.pgid is not None
         stuck = live_member(child.pgid) or child.pgid
-    elif reaper:
-        child.reap_in_background()
     raise ChildUnkillable(stuck, process_state(stuck), KILL_GRACE)
 
 
 def _signal_tree(child: Child, signum: int) -> None:
+    # Each process once: a second SIGTERM would interrupt a graceful exit.
+    if child.cgroup is not None and child.cgroup.signal_all(signum):
+        return  # the cgroup holds the group, and what left it
     if not child.signal_group(signum) and child.pid is not None:
         child.send_signal(signum)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import termios
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, final
 
 import trio
 
+from . import _reaper
+from ._cgroup import ChildCgroup
 from ._launch import prepare
 from ._options import SpawnOptions, StrOrBytesPath, check_protocol
 from ._pump import Reader
@@ -44,6 +47,7 @@ def spawn(
     gid: int | str | None = None,
     new_session: bool = False,
     process_group: bool = True,
+    cgroup: bool = False,
     kill_after: float = 5.0,
     high_water: int = 64 * 1024,
     low_water: int = 16 * 1024,
@@ -94,6 +98,11 @@ def spawn(
         child that reads the parent's terminal is stopped by SIGTTIN. Pass
         ``False`` for an interactive child that shares the parent's terminal;
         then only the child itself is stopped.
+      cgroup: the child is born in a cgroup-v2 cgroup of its own (Linux),
+        which holds every process it ever starts, double-forking daemons
+        included; the block then ends the whole cgroup (SIGTERM to every
+        process in it, then ``cgroup.kill``) and removes it once empty. Needs
+        root or a delegated cgroup subtree.
       kill_after: seconds between SIGTERM and SIGKILL when the block stops it.
       high_water, low_water: bytes queued for the child's stdin at which a
         streaming producer is paused, and below which it is resumed;
@@ -103,6 +112,10 @@ def spawn(
       TypeError, ValueError: at this call, for a bad argument.
       FileNotFoundError, PermissionError, NotADirectoryError: on entering,
         when the program or *cwd* cannot be used; nothing is left behind.
+      OSError: on entering, ``EBADF`` naming *child_fds* for a parent fd
+        closed since this call.
+      CgroupUnavailableError: on entering with *cgroup*, when no cgroup-v2
+        cgroup can be made and entered; its message names what is missing.
 
     Errors: an exception from the body, or from a single protocol callback,
     leaves the block as itself, so ``except SomeError`` works; cancellations
@@ -122,6 +135,7 @@ def spawn(
         gid=gid,
         new_session=new_session,
         process_group=process_group,
+        cgroup=cgroup,
         kill_after=kill_after,
         high_water=high_water,
         low_water=low_water,
@@ -158,15 +172,21 @@ class Spawn:
             raise RuntimeError("this spawn() block was already entered")
         await trio.lowlevel.checkpoint_if_cancelled()
         options = self._options
-        launch = prepare(options)
+        cgroup = ChildCgroup.create() if options.cgroup else None
         try:
-            pid = launch.start()
-            if launch.needs_confirm:
-                await launch.confirm()
+            launch = prepare(options)
+            try:
+                pid = launch.start(cgroup)
+                if launch.needs_confirm:
+                    await launch.confirm()
+            except BaseException:
+                launch.close_parent_ends()
+                raise
         except BaseException:
-            launch.close_parent_ends()
+            if cgroup is not None:
+                await _discard_cgroup(cgroup)
             raise
-        child = Child(options.process_group)
+        child = Child(options.process_group, cgroup)
         child.started(pid)
         stream_mode = self._protocol is None
         protocol = StreamProtocol() if stream_mode else self._protocol
@@ -254,6 +274,16 @@ async def exit_nursery(
         if single is exc:
             return False
         _reraise(single)
+
+
+async def _discard_cgroup(cgroup: ChildCgroup) -> None:
+    """Remove the cgroup of a child that did not start (or was killed while
+    it was being confirmed), ending whatever it had already forked."""
+    with trio.CancelScope(shield=True), trio.move_on_after(_reaper.KILL_GRACE):
+        await cgroup.kill()
+        await cgroup.wait_empty()
+    with contextlib.suppress(OSError):  # pragma: no cover - stuck in the kernel
+        cgroup.remove()
 
 
 def _terminal_eof(master: int) -> bytes:

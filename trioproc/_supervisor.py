@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
 import attrs
 import trio
 
+from ._cgroup import unavailable
 from ._errors import (
     ChildNotReady,
     ProcessEnded,
@@ -87,6 +88,7 @@ _MAX_LINE: Final = 1 << 16
 _RECENT_LINES: Final = 256
 # How long a child's output may stay open after the child exited.
 _LEFTOVER_GRACE: Final = 0.5
+_told_no_cgroup = False
 _LEVELS: Final = {"exited": logging.WARNING, "gave_up": logging.ERROR}
 
 
@@ -153,6 +155,9 @@ class ChildSpec:
         and counts as failed.
       kill_after: seconds between SIGTERM and SIGKILL when stopping it.
       backoff: the waits between its restarts (`Backoff`).
+      cgroup: ``True``: the child's tree is held in a cgroup of its own, as
+        ``spawn(cgroup=True)``; ``False``: not; ``None`` (the default):
+        wherever a cgroup can be made, else (logged once) process groups.
       env, cwd, executable, uid, gid, new_session: as for ``spawn()``;
         children lead their own session by default, and their own process
         group in any case, so stopping one stops its own children too. When
@@ -175,6 +180,7 @@ class ChildSpec:
     uid: int | str | None = None
     gid: int | str | None = None
     new_session: bool = True
+    cgroup: bool | None = None
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -208,8 +214,28 @@ class ChildSpec:
             uid=self.uid,
             gid=self.gid,
             new_session=self.new_session,
+            cgroup=bool(self.cgroup),
             kill_after=self.kill_after,
         )
+
+    def wants_cgroup(self) -> bool:
+        """Whether this child gets a cgroup of its own: as asked, or (``None``)
+        wherever one can be made, saying once when none can."""
+        if self.cgroup is not None:
+            return self.cgroup
+        why = unavailable()
+        if why is not None:
+            global _told_no_cgroup
+            if not _told_no_cgroup:
+                _told_no_cgroup = True
+                logger.warning(
+                    "no cgroup for supervised children (%s): their process "
+                    "groups are stopped, but a daemon that leaves its group "
+                    "escapes",
+                    why.strerror or why,
+                )
+            return False
+        return True
 
 
 @final
@@ -811,6 +837,7 @@ class Supervisor:
                             uid=spec.uid,
                             gid=spec.gid,
                             new_session=spec.new_session,
+                            cgroup=spec.wants_cgroup(),
                             kill_after=spec.kill_after,
                         )
                         async with block as transport:
