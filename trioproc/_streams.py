@@ -37,6 +37,10 @@ async def _fail(error: Exception) -> NoReturn:
     raise error
 
 
+def _closed_stream() -> trio.ClosedResourceError:
+    return trio.ClosedResourceError("this output stream was closed")
+
+
 def _no_constructor(cls: type) -> NoReturn:
     raise TypeError(f"{cls.__name__} has no public constructor: use spawn()")
 
@@ -73,10 +77,6 @@ class StdinStream(trio.abc.SendStream):
             return trio.ClosedResourceError("stdin was closed")
         return None
 
-    async def _check_usable(self) -> None:
-        error = self._unusable()
-        if error is not None:
-            await _fail(error)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Queue *data* for the child, waiting while the queue is full.
@@ -94,7 +94,8 @@ class StdinStream(trio.abc.SendStream):
         self._sending = True
         try:
             self.committed = 0
-            await self._check_usable()
+            if (error := self._unusable()) is not None:
+                await _fail(error)
             await trio.lowlevel.checkpoint()
             writer = self._writer
             view = memoryview(data)
@@ -127,7 +128,8 @@ class StdinStream(trio.abc.SendStream):
         """Return once the queue has room (or stdin is closed or broken)."""
         if self._sending:
             raise trio.BusyResourceError("another task is using stdin for send_all")
-        await self._check_usable()
+        if (error := self._unusable()) is not None:
+            await _fail(error)
         await self._writer.wait_for_room()
 
     async def aclose(self) -> None:
@@ -200,12 +202,14 @@ class OutputStream(trio.abc.ReceiveStream):
             raise trio.BusyResourceError("another task is receiving from this stream")
         self._receiving = True
         try:
-            await self._check_open()
+            if self._closed:
+                await _fail(_closed_stream())
             if self._chunks or self._eof:
                 await trio.lowlevel.checkpoint()
             while not self._chunks and not self._eof:
                 await self._arrived.park()
-                await self._check_open()
+                if self._closed:
+                    await _fail(_closed_stream())
             chunks = self._chunks
             if not chunks:
                 return b""
@@ -226,10 +230,6 @@ class OutputStream(trio.abc.ReceiveStream):
             return chunk
         finally:
             self._receiving = False
-
-    async def _check_open(self) -> None:
-        if self._closed:
-            await _fail(trio.ClosedResourceError("this output stream was closed"))
 
     async def aclose(self) -> None:
         """Discard unread output and close the parent's end of the fd."""
