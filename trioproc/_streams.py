@@ -77,7 +77,6 @@ class StdinStream(trio.abc.SendStream):
             return trio.ClosedResourceError("stdin was closed")
         return None
 
-
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Queue *data* for the child, waiting while the queue is full.
 
