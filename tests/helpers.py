@@ -5,12 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
-import trio
-
-import trioproc
+from trioproc.testing import RecordingProtocol
 
 PY = sys.executable
 
@@ -43,67 +39,7 @@ IGNORES_TERM = python(
 )
 
 
-class Recorder(trioproc.ProcessProtocol):
-    """Records every callback, in order, as tuples in ``events``."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[Any, ...]] = []
-        self.data: dict[int, bytearray] = {}
-        self.ended = trio.Event()
-        self.exited = trio.Event()
-        self.pids_at: dict[str, int | None] = {}
-        self._news = trio.Event()
-
-    def makeConnection(self, transport: Any) -> None:
-        self.pids_at["makeConnection"] = transport.pid
-        super().makeConnection(transport)
-
-    def connectionMade(self) -> None:
-        self.events.append(("connectionMade",))
-
-    def childDataReceived(self, childFD: int, data: bytes) -> None:
-        self.data.setdefault(childFD, bytearray()).extend(data)
-        if not self.events or self.events[-1] != ("data", childFD):
-            self.events.append(("data", childFD))
-        self._tell()
-        super().childDataReceived(childFD, data)
-
-    def childConnectionLost(self, childFD: int) -> None:
-        self.events.append(("lost", childFD))
-        self._tell()
-
-    def processExited(self, reason: trioproc.ProcessEnded) -> None:
-        assert self.transport is not None
-        self.pids_at["processExited"] = self.transport.pid
-        self.events.append(
-            ("exited", type(reason).__name__, reason.exitCode, reason.signal)
-        )
-        self.exited.set()
-
-    def processEnded(self, reason: trioproc.ProcessEnded) -> None:
-        self.events.append(
-            ("ended", type(reason).__name__, reason.exitCode, reason.signal)
-        )
-        self.ended.set()
-
-    def _tell(self) -> None:
-        self._news.set()
-        self._news = trio.Event()
-
-    async def wait_for(self, condition: Callable[[], bool]) -> None:
-        """Return once *condition* holds; it is checked after each callback."""
-        while not condition():
-            await self._news.wait()
-
-    async def wait_for_output(self, needle: bytes, fd: int = 1) -> None:
-        """Return once the child wrote *needle* on *fd*."""
-        await self.wait_for(lambda: needle in self.out(fd))
-
-    def out(self, fd: int = 1) -> bytes:
-        return bytes(self.data.get(fd, b""))
-
-    def kinds(self) -> list[str]:
-        return [event[0] for event in self.events]
+Recorder = RecordingProtocol
 
 
 def open_fds() -> set[int]:

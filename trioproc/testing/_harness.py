@@ -1,27 +1,36 @@
-"""Two ways to play a child for the contract suite: a real, remote-controlled
-process, and the fake transport.
+"""Harnesses for the contract checks: each plays the child of one transport.
 
-Both harnesses give the same verbs -- the child writes, reads, closes an fd,
-exits, lets a grandchild hold its fds -- so one test body checks that the real
-transport and `trioproc.testing.FakeProcessTransport` honour the contract
-alike. The real child takes its orders over a control pipe handed over as
-plain parent fds (10 and 11), which the transport does not manage.
+A harness gives the checks the same verbs whatever the transport -- the child
+writes, reads, closes an fd, exits, lets a grandchild hold its fds -- so one
+check body tells whether a transport honours the contract. Two are shipped:
+`RealProcessHarness` (a real, remote-controlled child of ``trioproc.spawn``,
+which takes its orders over a control pipe handed over as plain parent fds
+10 and 11, which the transport does not manage) and `FakeTransportHarness`
+(`FakeProcessTransport`). A user who writes a fake of their own writes a
+harness for it, on the model of `FakeTransportHarness`.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
-from typing import Any, Literal
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Literal, final
 
 import trio
 
-import trioproc
-from trioproc.testing import FakeProcessTransport
+from .._options import DEFAULT_CHILD_FDS
+from .._spawn import spawn
+from ._fake import FakeProcessTransport
 
-from .helpers import python
+__all__ = ["ContractHarness", "FakeTransportHarness", "RealProcessHarness"]
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-I", "-S", "-c", code]
+
 
 CONTROL_IN, CONTROL_OUT = 10, 11
 
@@ -73,20 +82,32 @@ CONTROLLED = python(
 Layout = Mapping[int, Literal["r", "w"] | int]
 
 
-class Harness:
-    """Plays a child for one transport; the contract tests use only this."""
+class ContractHarness:
+    """Plays the child of one transport; the contract checks use only this.
 
-    kind: str
+    Subclass it for a transport of your own and implement every method.
+
+    Attributes:
+      kind: a name for reports (``"real"``, ``"fake"`` ...).
+      kernel: whether signals are delivered by a real kernel; checks that
+        need one are skipped for a harness without.
+      transport: the transport of the running `start` block.
+    """
+
+    kind: str = "?"
+    kernel: bool = False
     transport: Any
 
-    @asynccontextmanager
-    async def start(
+    def start(
         self, protocol: Any, child_fds: Layout | None = None
-    ) -> AsyncIterator[Any]:
+    ) -> AbstractAsyncContextManager[Any]:
+        """A block in which a child runs with *protocol* connected and
+        *child_fds* (default ``{0: "w", 1: "r", 2: "r"}``); it yields the
+        transport and ends the child when left."""
         raise NotImplementedError
-        yield  # pragma: no cover
 
     async def child_writes(self, fd: int, data: bytes) -> None:
+        """The child writes *data* on its *fd*."""
         raise NotImplementedError
 
     async def child_reads(self, fd: int, nbytes: int | None = None) -> bytes:
@@ -94,9 +115,11 @@ class Harness:
         raise NotImplementedError
 
     async def child_closes(self, fd: int) -> None:
+        """The child closes its *fd*."""
         raise NotImplementedError
 
     async def child_exits(self, code: int = 0) -> None:
+        """The child exits with *code* (its fds close, unless held)."""
         raise NotImplementedError
 
     async def grandchild_holds_fds(self) -> Callable[[], None]:
@@ -108,8 +131,12 @@ class Harness:
         raise NotImplementedError
 
 
-class RealHarness(Harness):
+@final
+class RealProcessHarness(ContractHarness):
+    """A real child of ``trioproc.spawn``, remote-controlled."""
+
     kind = "real"
+    kernel = True
 
     def __init__(self) -> None:
         self._to_child = self._from_child = -1
@@ -122,12 +149,12 @@ class RealHarness(Harness):
     ) -> AsyncIterator[Any]:
         commands_read, commands_write = os.pipe()
         replies_read, replies_write = os.pipe()
-        layout = dict(child_fds if child_fds is not None else {0: "w", 1: "r", 2: "r"})
+        layout: dict[int, Literal["r", "w"] | int] = dict(
+            child_fds if child_fds is not None else DEFAULT_CHILD_FDS
+        )
         layout.update({CONTROL_IN: commands_read, CONTROL_OUT: replies_write})
         try:
-            async with trioproc.spawn(
-                CONTROLLED, protocol, child_fds=layout
-            ) as transport:
+            async with spawn(CONTROLLED, protocol, child_fds=layout) as transport:
                 os.close(commands_read)
                 os.close(replies_write)
                 commands_read = replies_write = -1
@@ -178,7 +205,10 @@ class RealHarness(Harness):
                 await trio.sleep(0.002)
 
 
-class FakeHarness(Harness):
+@final
+class FakeTransportHarness(ContractHarness):
+    """`FakeProcessTransport`, driven as its documentation says."""
+
     kind = "fake"
 
     def __init__(self) -> None:
@@ -214,11 +244,8 @@ class FakeHarness(Harness):
             fake.drain(fd, nbytes - unread)
         fake.stall(fd)
         await trio.lowlevel.checkpoint()
-        data = (
-            fake.value(fd)[start:]
-            if nbytes is None
-            else fake.value(fd)[start : start + nbytes]
-        )
+        written: bytes = fake.value(fd)
+        data = written[start:] if nbytes is None else written[start : start + nbytes]
         self._consumed[fd] = start + len(data)
         return data
 
