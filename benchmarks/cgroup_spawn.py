@@ -19,9 +19,9 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from trioproc._cgroup import ChildCgroup
-from trioproc._launch import prepare
 from trioproc._options import SpawnOptions
+from trioproc._os._cgroup import ChildCgroup
+from trioproc._os._launch import prepare
 
 TRUE = "/bin/true"
 OPTIONS = SpawnOptions.check([TRUE], child_fds={})

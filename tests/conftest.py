@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import trio
 
-from trioproc import _cgroup
+from trioproc._os import _cgroup
 
 from .helpers import children, open_fds
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from trioproc import _cgroup
-from trioproc._cgroup import (
+from trioproc._options import SpawnOptions
+from trioproc._os import _cgroup
+from trioproc._os._cgroup import (
     CgroupUnavailableError,
     ChildCgroup,
     locate,
@@ -30,8 +31,7 @@ from trioproc._cgroup import (
     parse_membership,
     parse_mounts,
 )
-from trioproc._launch import prepare
-from trioproc._options import SpawnOptions
+from trioproc._os._launch import prepare
 
 from .helpers import SLEEP, alive, python
 
@@ -565,3 +565,26 @@ def test_this_machine_is_found() -> None:
     own = own_cgroup()
     assert own == root or root in own.parents
     assert str(os.getpid()) in (own / "cgroup.procs").read_text().split()
+
+
+def test_empty_cgroups_of_a_dead_process_are_swept() -> None:
+    """A process killed before its clean-up leaves empty cgroups behind; the
+    next process that makes a cgroup there removes them, and leaves those of
+    live processes (and anything not ours) alone."""
+    cgroup_module = _cgroup
+    home = cgroup_module.own_cgroup()
+    gone = 2**22 + 7  # above pid_max here: no such process
+    stale = home / f"trioproc-{gone}-1"
+    live = home / f"trioproc-{os.getpid()}-999999"
+    stale.mkdir()
+    live.mkdir()
+    try:
+        cgroup_module._swept.discard(home)
+        made = ChildCgroup.create()
+        made.remove()
+        assert not stale.exists()
+        assert live.exists()
+    finally:
+        for path in (stale, live):
+            if path.exists():
+                path.rmdir()

@@ -18,8 +18,8 @@ import pytest
 import trio
 
 import trioproc
-import trioproc._cgroup
-import trioproc._reaper
+import trioproc._os._cgroup
+import trioproc._os._reaper
 
 from .helpers import (
     CAT,
@@ -323,7 +323,7 @@ async def test_an_unkillable_child_raises_instead_of_hanging(
     """A child stuck in the kernel past SIGKILL and the grace: the block
     leaves with ChildUnkillable naming the pid and its state instead of
     waiting for ever, and the child is reaped once it can die."""
-    monkeypatch.setattr(trioproc._reaper, "KILL_GRACE", 0.5)
+    monkeypatch.setattr(trioproc._os._reaper, "KILL_GRACE", 0.5)
     with frozen_cgroup() as cgroup:
         with pytest.raises(trioproc.ChildUnkillable) as caught:
             with trio.move_on_after(5) as scope:
@@ -332,7 +332,7 @@ async def test_an_unkillable_child_raises_instead_of_hanging(
                     assert pid is not None
                     (cgroup / "cgroup.procs").write_text(str(pid))
                     (cgroup / "freezer.state").write_text("FROZEN")
-                    while "D" not in trioproc._reaper.process_state(pid):  # noqa: ASYNC110 - polling /proc
+                    while "D" not in trioproc._os._reaper.process_state(pid):  # noqa: ASYNC110 - polling /proc
                         await trio.sleep(0.01)
                     scope.cancel()
         assert caught.value.pid == pid
@@ -399,7 +399,7 @@ def _cgroup_of(pid: int) -> str:
 
 def _cgroup_or_skip() -> None:
     try:
-        cgroup = trioproc._cgroup.ChildCgroup.create()
+        cgroup = trioproc._os._cgroup.ChildCgroup.create()
     except trioproc.CgroupUnavailableError as exc:
         pytest.skip(f"no writable cgroup-v2 subtree here: {exc}")
     cgroup.remove()
@@ -429,7 +429,7 @@ async def test_a_daemon_that_forks_at_once_ends_with_a_cgroup_block(
                 child.signalProcess("TERM")
                 await child.wait()
     assert marked_alive(mark) == []
-    root = trioproc._cgroup.own_cgroup()
+    root = trioproc._os._cgroup.own_cgroup()
     assert not (root / cgroup_dir).exists()
 
 
@@ -447,7 +447,7 @@ async def test_without_a_cgroup_the_daemon_escapes(mark: str) -> None:
 async def test_cgroup_true_through_run_and_a_missing_program(mark: str) -> None:
     """run() takes cgroup=True; a program that cannot start leaves no cgroup."""
     _cgroup_or_skip()
-    root = trioproc._cgroup.own_cgroup()
+    root = trioproc._os._cgroup.own_cgroup()
     before = {p.name for p in root.iterdir() if p.name.startswith("trioproc-")}
     result = await trioproc.run(["sh", "-c", "echo hi"], cgroup=True)
     assert result.stdout == b"hi\n"
@@ -463,7 +463,7 @@ async def test_cgroup_true_without_a_writable_cgroup_is_a_clear_error(
 ) -> None:
     """Where no writable cgroup-v2 subtree exists, entering raises
     CgroupUnavailableError naming what is missing, and starts nothing."""
-    monkeypatch.setattr(trioproc._cgroup, "own_cgroup", lambda: tmp_path / "none")
+    monkeypatch.setattr(trioproc._os._cgroup, "own_cgroup", lambda: tmp_path / "none")
     with pytest.raises(trioproc.CgroupUnavailableError, match="does not exist"):
         async with trioproc.spawn(SLEEP(30), cgroup=True):
             pass  # pragma: no cover
@@ -511,7 +511,7 @@ def test_trioproc_run_without_cgroups_says_so_once(tmp_path: Path) -> None:
         f"[processes.b]\nargv = {json.dumps(SLEEP(30))}\n"
     )
     code = (
-        "import pathlib, sys, trioproc._cgroup as c\n"
+        "import pathlib, sys, trioproc._os._cgroup as c\n"
         "c.own_cgroup = lambda: pathlib.Path('/nonexistent-cgroup')\n"
         "from trioproc._cli import main\n"
         f"sys.exit(main(['run', {str(fleet)!r}, '--for', '0.5']))\n"

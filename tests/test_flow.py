@@ -15,7 +15,7 @@ import trio
 import trio.lowlevel
 
 import trioproc
-from trioproc._writer import _write_pages
+from trioproc._os._writer import _write_pages
 
 from .helpers import CAT, Recorder, python
 

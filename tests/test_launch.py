@@ -15,7 +15,7 @@ import pytest
 import trio
 
 import trioproc
-from trioproc import _posix_spawn
+from trioproc._os import _posix_spawn
 
 from .helpers import Recorder, python
 
@@ -370,7 +370,7 @@ async def test_launch_failure_releases_prepared_fds(
 
 def test_find_program_prefers_executables_and_reports_denied(tmp_path: Path) -> None:
     """PATH search skips non-executable matches when an executable one follows."""
-    from trioproc._launch import find_program
+    from trioproc._os._launch import find_program
 
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir()

@@ -228,7 +228,7 @@ async def test_the_pidfd_fallback_reaps_and_stops(
 ) -> None:
     """Without pidfds (old kernels, other systems) a waitid thread reaps:
     exits, several waiters and cancellation behave the same."""
-    from trioproc import _reaper
+    from trioproc._os import _reaper
 
     monkeypatch.setattr(_reaper, "USE_PIDFD", False)
     protocol = Recorder()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging as _logging
 
-from ._cgroup import CgroupUnavailableError as CgroupUnavailableError
 from ._contract import ProcessAddress as ProcessAddress
 from ._errors import (
     ChildNotReady as ChildNotReady,
@@ -26,6 +25,7 @@ from ._interfaces import (
     IProducer as IProducer,
     IPushProducer as IPushProducer,
 )
+from ._os._cgroup import CgroupUnavailableError as CgroupUnavailableError
 from ._policy import Backoff as Backoff
 from ._protocol import ProcessProtocol as ProcessProtocol
 from ._run import run as run

@@ -36,7 +36,6 @@ import attrs
 import trio
 
 from . import __version__
-from ._cgroup import unavailable
 from ._errors import ChildNotReady, RestartIntensityExceeded
 from ._fleet import (
     DEFAULT_FILES,
@@ -46,6 +45,7 @@ from ._fleet import (
     find_fleet_file,
     load,
 )
+from ._os._cgroup import unavailable
 from ._supervisor import (
     ChildSpec,
     ReadyCheck,

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, final
 
 import trio
 
-from . import _reaper
-from ._cgroup import ChildCgroup
-from ._launch import prepare
 from ._options import SpawnOptions, StrOrBytesPath, check_protocol
-from ._pump import Reader
-from ._reaper import Child
+from ._os import _reaper
+from ._os._cgroup import ChildCgroup
+from ._os._launch import prepare
+from ._os._reader import Reader
+from ._os._reaper import Child
+from ._os._writer import Writer
 from ._streams import StreamProtocol
 from ._transport import ProcessTransport
-from ._writer import Writer
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
     # The stub is installed only where Python 3.10 runs.

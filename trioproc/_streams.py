@@ -20,7 +20,7 @@ import trio
 
 if TYPE_CHECKING:
     from ._errors import ProcessEnded
-    from ._writer import Writer
+    from ._os._writer import Writer
 
 __all__ = ["OutputStream", "StdinStream", "StreamProtocol"]
 

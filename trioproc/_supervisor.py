@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
 import attrs
 import trio
 
-from ._cgroup import unavailable
 from ._errors import (
     ChildNotReady,
     ProcessEnded,
@@ -41,6 +40,7 @@ from ._errors import (
     RestartIntensityExceeded,
 )
 from ._options import SpawnOptions, StrOrBytesPath
+from ._os._cgroup import unavailable
 from ._policy import (
     RESTART_TYPES,
     STRATEGIES,

@@ -28,17 +28,17 @@ from ._contract import (
     producer_registered,
 )
 from ._errors import ProcessEnded
-from ._launch import set_window_size
 from ._options import check_kill_after
-from ._reaper import end_tree
+from ._os._launch import set_window_size
+from ._os._reaper import end_tree
 from ._statistics import FDStatistics, TransportStatistics, snapshot
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol, IProducer
-    from ._pump import Reader
-    from ._reaper import Child
+    from ._os._reader import Reader
+    from ._os._reaper import Child
+    from ._os._writer import Writer
     from ._streams import OutputStream, StdinStream
-    from ._writer import Writer
 
 __all__ = ["ProcessAddress", "ProcessTransport"]
 

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 import trio
 
-from ._pump import grow_pipe
+from ._reader import grow_pipe
 
 if TYPE_CHECKING:
-    from ._interfaces import IProducer
+    from .._interfaces import IProducer
 
 __all__ = ["Writer"]
 

@@ -8,7 +8,7 @@ signal dispositions, an empty signal mask):
   runs in the child before ``exec``.
 * Switching identity (``uid``/``gid``) is something ``posix_spawn`` cannot do,
   and CPython's own fork path (``_posixsubprocess``) remaps only fds 0-2. So
-  ``posix_spawn`` starts a small trampoline (`trioproc._trampoline`) with the
+  ``posix_spawn`` starts a small trampoline (`trioproc._os._trampoline`) with the
   fds already in place, and the trampoline -- a fresh interpreter after
   ``exec``, so no threads and no locks inherited from us -- drops the
   supplementary groups, switches identity and ``exec``s the program. Its
@@ -36,11 +36,11 @@ import trio
 from . import _posix_spawn, _trampoline
 from ._cgroup import CgroupUnavailableError
 from ._posix_spawn import FileActions, posix_spawn
-from ._pump import F_SETPIPE_SZ
+from ._reader import F_SETPIPE_SZ
 
 if TYPE_CHECKING:
+    from .._options import SpawnOptions
     from ._cgroup import ChildCgroup
-    from ._options import SpawnOptions
 
 __all__ = ["Launch", "find_program", "prepare", "set_window_size"]
 

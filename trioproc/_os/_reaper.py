@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 import trio
 
-from ._errors import ChildUnkillable, ProcessExitedAlready
+from .._errors import ChildUnkillable, ProcessExitedAlready
 
 if TYPE_CHECKING:
     from ._cgroup import ChildCgroup

@@ -255,6 +255,7 @@ class ChildCgroup:
         """
         if parent is None:
             parent = own_cgroup()
+        _sweep_stale(parent)
         while True:
             path = parent / f"trioproc-{os.getpid()}-{next(_names)}"
             try:
@@ -513,6 +514,31 @@ class ChildCgroup:
                 for pidfd in pidfds.values():
                     os.close(pidfd)
         return sent
+
+
+_swept: set[Path] = set()
+
+
+def _sweep_stale(parent: Path) -> None:
+    """Remove, once per process and directory, the empty cgroups that a
+    process which died without its clean-up (SIGKILL) left in *parent*.
+
+    Only cgroups named for a pid that no longer exists are tried, and rmdir
+    refuses one that still holds a process, so nothing running is touched.
+    """
+    if parent in _swept:
+        return
+    _swept.add(parent)
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        owner = name.split("-")[1] if name.startswith("trioproc-") else ""
+        if not owner.isdigit() or os.path.exists(f"/proc/{owner}"):
+            continue
+        with contextlib.suppress(OSError):
+            os.rmdir(parent / name)
 
 
 def _unavailable_mkdir(parent: Path, exc: OSError) -> CgroupUnavailableError:

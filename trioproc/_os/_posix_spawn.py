@@ -90,7 +90,7 @@ HAS_ADDCHDIR: Final = _add_chdir is not None
 #: Whether libc can close every fd from a number up (else: fds are listed).
 HAS_ADDCLOSEFROM: Final = _add_closefrom is not None
 #: Whether libc can start the child in a given cgroup (glibc 2.39+); else
-#: `trioproc._cgroup` moves the parent into the cgroup around the call.
+#: `trioproc._os._cgroup` moves the parent into the cgroup around the call.
 HAS_SPAWN_CGROUP: Final = _attr_setcgroup is not None
 
 # The current C environment, which os.environ keeps in step with putenv().
