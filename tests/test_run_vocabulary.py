@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import locale
 import os
@@ -373,6 +374,13 @@ async def test_redirects_with_child_fds_and_text() -> None:
     assert (result.stdout, result.stderr) == ("one\ntwo\n", None)
 
 
+class BadFileno:
+    """A file object whose fileno() is no fd."""
+
+    def fileno(self) -> int:
+        return -1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -398,6 +406,7 @@ async def test_redirects_with_child_fds_and_text() -> None:
         ({"stdout": True}, TypeError, "stdout must be subprocess.PIPE"),
         ({"stderr": "file.txt"}, TypeError, "not str"),
         ({"stdout": io.BytesIO()}, ValueError, "BytesIO has no fd"),
+        ({"stdin": BadFileno()}, ValueError, r"BadFileno.fileno\(\) gave -1"),
         ({"capture_output": 1}, TypeError, "capture_output must be True"),
         (
             {"child_fds": {1: "r"}, "stdout": subprocess.PIPE},
@@ -413,3 +422,12 @@ async def test_bad_redirects_raise_at_the_call(
     """Each redirect mistake raises before any child starts, naming it."""
     with pytest.raises(error, match=match):
         await trioproc.run(CAT, **kwargs)
+
+
+def test_the_redirect_defaults_read_as_not_given() -> None:
+    """help(run) shows stdin=NOT_GIVEN: None already means the parent's fd."""
+    parameters = inspect.signature(trioproc.run).parameters
+    assert repr(parameters["stdout"].default) == "NOT_GIVEN"
+    assert parameters["stdout"].default is not None
+    with pytest.raises(TypeError, match=r"did you mean \[PosixPath\('ls'\)\]\?"):
+        trioproc.spawn(Path("ls"))
