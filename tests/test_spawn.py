@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import trio
@@ -241,3 +244,104 @@ async def test_the_pidfd_fallback_reaps_and_stops(
         ) as transport:
             await trio.sleep_forever()
     assert transport.returncode == -signal.SIGKILL
+
+
+#: Writes "o0;" to fd 1, "e1;" to fd 2, "o2;" to fd 1 ... each by one write(2).
+INTERLEAVED = python(
+    "import os\n"
+    "for i in range(100):\n"
+    "    os.write(1 + i % 2, b'%c%d;' % (111 if i % 2 == 0 else 101, i))\n"
+)
+INTERLEAVED_OUTPUT = b"".join(
+    b"%c%d;" % (111 if i % 2 == 0 else 101, i) for i in range(100)
+)
+
+
+async def _read_all(stream: trio.abc.ReceiveStream | None) -> bytes:
+    assert stream is not None
+    data = b""
+    while chunk := await stream.receive_some():
+        data += chunk
+    return data
+
+
+async def test_stderr_stdout_merges_into_the_stdout_stream() -> None:
+    """spawn(stderr=subprocess.STDOUT): one pipe for fds 1 and 2, read in the
+    order written from transport.stdout; there is no stderr stream."""
+    async with trioproc.spawn(INTERLEAVED, stderr=subprocess.STDOUT) as transport:
+        assert transport.stderr is None
+        assert await _read_all(transport.stdout) == INTERLEAVED_OUTPUT
+
+
+async def test_stderr_stdout_through_the_uid_trampoline() -> None:
+    """The merge holds on the uid/gid path too (the trampoline gets the fds
+    already in place)."""
+    protocol = Recorder()
+    async with trioproc.spawn(
+        INTERLEAVED, protocol, uid=os.getuid(), stderr=subprocess.STDOUT
+    ):
+        pass
+    assert protocol.out(1) == INTERLEAVED_OUTPUT
+    assert 2 not in protocol.data
+
+
+async def test_stderr_stdout_shares_a_parent_fd_given_for_stdout(
+    tmp_path: Path,
+) -> None:
+    """With fd 1 a parent fd from child_fds, stderr=STDOUT is that same open
+    file: both land in it, in order."""
+    fd = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        async with trioproc.spawn(
+            INTERLEAVED, Recorder(), child_fds={1: fd}, stderr=subprocess.STDOUT
+        ):
+            pass
+    finally:
+        os.close(fd)
+    assert (tmp_path / "log").read_bytes() == INTERLEAVED_OUTPUT
+
+
+async def test_standard_fds_child_fds_leaves_out_are_dev_null() -> None:
+    """child_fds={1: ...} alone: the child's fds 0 and 2 are /dev/null, not
+    closed (a program would write its errors into the next file it opens),
+    and no other parent fd is passed."""
+    protocol = Recorder()
+    child = python(
+        "import os\n"
+        "os.write(1, repr([os.readlink(f'/proc/self/fd/{fd}') for fd in (0, 2)])"
+        ".encode())\n"
+    )
+    async with trioproc.spawn(child, protocol, child_fds={1: "r"}):
+        pass
+    assert protocol.out(1) == b"['/dev/null', '/dev/null']"
+
+
+async def test_redirect_keywords_with_a_protocol(tmp_path: Path) -> None:
+    """stdin= a file object and stdout=DEVNULL; stderr not given stays the
+    default pipe."""
+    (tmp_path / "in").write_bytes(b"read from the file")
+    protocol = Recorder()
+    child = python(
+        "import os, sys\n"
+        "sys.stderr.write(sys.stdin.read() + '|' + os.readlink('/proc/self/fd/1'))\n"
+    )
+    async with (
+        await trio.open_file(tmp_path / "in", "rb") as source,
+        trioproc.spawn(
+            child, protocol, stdin=source, stdout=subprocess.DEVNULL
+        ) as transport,
+    ):
+        assert transport.stdin is None
+    assert protocol.out(2) == b"read from the file|/dev/null"
+    assert 1 not in protocol.data
+
+
+def test_redirect_keywords_clash_with_child_fds_and_pty() -> None:
+    """The same fd named by both child_fds and stdin=/stdout=/stderr= is an
+    error, as is a redirect beside a pty."""
+    with pytest.raises(ValueError, match=r"stdin= and child_fds\[0\] both"):
+        trioproc.spawn(CAT, child_fds={0: "w"}, stdin=subprocess.DEVNULL)
+    with pytest.raises(ValueError, match="stderr= cannot be combined with pty"):
+        trioproc.spawn(CAT, pty=True, stderr=subprocess.STDOUT)
+    with pytest.raises(ValueError, match="stdin=, stdout= cannot be combined"):
+        trioproc.spawn(CAT, pty=True, stdin=None, stdout=None)

@@ -6,23 +6,35 @@ raises there, naming the argument, before any fd or child exists.
 
 from __future__ import annotations
 
+import enum
 import errno
 import fcntl
 import grp
+import io
 import math
 import os
 import pwd
 import resource
+import shlex
+import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, final
 
 import attrs
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
 
-__all__ = ["DEFAULT_CHILD_FDS", "ChildFDs", "SpawnOptions", "StrOrBytesPath"]
+__all__ = [
+    "DEFAULT_CHILD_FDS",
+    "NOT_GIVEN",
+    "ChildFDs",
+    "NotGiven",
+    "Redirect",
+    "SpawnOptions",
+    "StrOrBytesPath",
+]
 
 StrOrBytesPath: TypeAlias = "str | bytes | os.PathLike[str] | os.PathLike[bytes]"
 ChildFDs: TypeAlias = "Mapping[int, Literal['r', 'w'] | int]"
@@ -32,6 +44,38 @@ DEFAULT_CHILD_FDS: Final[Mapping[int, Literal["r", "w"] | int]] = {
     1: "r",
     2: "r",
 }
+
+
+class HasFileno(Protocol):
+    """A file object: anything whose ``fileno()`` gives an open fd."""
+
+    def fileno(self) -> int: ...
+
+
+#: What ``stdin=``, ``stdout=`` and ``stderr=`` take, as in `subprocess`:
+#: ``subprocess.PIPE``, ``subprocess.DEVNULL``, ``subprocess.STDOUT``
+#: (stderr only), an open parent fd, a file object, or ``None`` (the
+#: parent's own fd 0, 1 or 2).
+Redirect: TypeAlias = "int | HasFileno | None"
+
+
+@final
+class NotGiven(enum.Enum):
+    """The type of `NOT_GIVEN`, the default of arguments where ``None`` has
+    a meaning of its own (``stdout=None``: the parent's stdout)."""
+
+    NOT_GIVEN = "NOT_GIVEN"
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+#: An argument the caller left out.
+NOT_GIVEN: Final = NotGiven.NOT_GIVEN
+
+_STD_NAMES: Final = {0: "stdin", 1: "stdout", 2: "stderr"}
+#: Shell syntax: a str argv holding any of these is a command line.
+_SHELL_CHARACTERS: Final = frozenset(" \t\n|&;<>()$`\\\"'*?[#~=%")
 
 _FS_ENCODING: Final = sys.getfilesystemencoding()
 #: The highest uid or gid: ``(uid_t)-1``, one more, means "no change" to
@@ -72,6 +116,11 @@ class SpawnOptions:
     kill_after: float
     high_water: int
     low_water: int
+    #: Child fds opened on ``os.devnull`` (read and write), not parent fds.
+    devnull: frozenset[int] = frozenset()
+    #: child fd -> the child fd whose pipe it shares (``stderr=STDOUT``
+    #: with stdout a pipe: the child writes both into one pipe, in order).
+    shared: Mapping[int, int] = attrs.field(factory=dict)
 
     @property
     def program(self) -> bytes:
@@ -96,6 +145,9 @@ class SpawnOptions:
         kill_after: float = 5.0,
         high_water: int = 64 * 1024,
         low_water: int = 16 * 1024,
+        stdin: Redirect | NotGiven = NOT_GIVEN,
+        stdout: Redirect | NotGiven = NOT_GIVEN,
+        stderr: Redirect | NotGiven = NOT_GIVEN,
     ) -> SpawnOptions:
         """Check every argument of `trioproc.spawn` and normalize it.
 
@@ -117,6 +169,24 @@ class SpawnOptions:
             raise ValueError(
                 "child_fds cannot be combined with pty: the child's fds 0, 1 and 2 "
                 f"are the pseudo-terminal (got child_fds={dict(child_fds)!r})"
+            )
+        given = {
+            fd: value
+            for fd, value in enumerate((stdin, stdout, stderr))
+            if value is not NOT_GIVEN
+        }
+        devnull: frozenset[int] = frozenset()
+        shared: dict[int, int] = {}
+        if pty_size is not None:
+            if given:
+                raise ValueError(
+                    f"{'=, '.join(_STD_NAMES[fd] for fd in given)}= cannot be "
+                    "combined with pty: the child's fds 0, 1 and 2 are the "
+                    "pseudo-terminal"
+                )
+        else:
+            fds, devnull, shared = _check_standard_fds(
+                fds, None if child_fds is None else fds, given
             )
         for name, flag in (
             ("new_session", new_session),
@@ -147,6 +217,8 @@ class SpawnOptions:
             kill_after=check_kill_after(kill_after),
             high_water=high,
             low_water=low,
+            devnull=devnull,
+            shared=shared,
         )
 
 
@@ -237,7 +309,7 @@ def _check_argv(argv: object) -> tuple[bytes, ...]:
     if isinstance(argv, (str, bytes, bytearray, os.PathLike)):
         raise TypeError(
             f"argv must be a sequence of arguments, not a single {type(argv).__name__}"
-            f" (did you mean [{argv!r}]?)"
+            f" ({_argv_hint(argv)})"
         )
     if not isinstance(argv, Iterable):
         raise TypeError(f"argv must be a sequence of arguments, not {argv!r}")
@@ -248,6 +320,25 @@ def _check_argv(argv: object) -> tuple[bytes, ...]:
     if not encoded:
         raise ValueError("argv must not be empty: argv[0] names the program")
     return encoded
+
+
+def _argv_hint(argv: str | bytes | bytearray | os.PathLike[Any]) -> str:
+    """What the caller of a single-string argv most likely meant."""
+    if isinstance(argv, os.PathLike):
+        return f"did you mean [{argv!r}]?"
+    text = argv if isinstance(argv, str) else bytes(argv).decode(errors="replace")
+    if not _SHELL_CHARACTERS.intersection(text):
+        return f"did you mean [{argv!r}]?"
+    try:
+        words = shlex.split(text)
+    except ValueError:  # unbalanced quotes: no split to offer
+        split = "shlex.split()"
+    else:
+        split = f"shlex.split({text!r}) == {words!r}"
+    return (
+        f"a command line: did you mean {split}, or run({argv!r}, shell=True) "
+        "to have /bin/sh run it?"
+    )
 
 
 def _check_env(env: object) -> tuple[bytes, ...] | None:
@@ -322,6 +413,91 @@ def _check_child_fds(
     return checked
 
 
+def _check_standard_fds(
+    layout: Mapping[int, Literal["r", "w"] | int],
+    child_fds: Mapping[int, Literal["r", "w"] | int] | None,
+    given: Mapping[int, object],
+) -> tuple[dict[int, Literal["r", "w"] | int], frozenset[int], dict[int, int]]:
+    """Merge ``stdin=``/``stdout=``/``stderr=`` (*given*: fd -> value) into
+    the checked *layout*, and give fds 0-2 that nothing names /dev/null.
+
+    Returns the child_fds layout, the fds to open on /dev/null and the fds
+    that share another fd's pipe.
+
+    Raises:
+      TypeError, ValueError: a bad value, or an fd named twice.
+    """
+    checked = dict(layout)
+    devnull: set[int] = set()
+    shared: dict[int, int] = {}
+    for fd, value in given.items():
+        name = _STD_NAMES[fd]
+        if child_fds is not None and fd in child_fds:
+            raise ValueError(
+                f"{name}= and child_fds[{fd}] both say what the child's fd {fd} "
+                "is: give one of them"
+            )
+        checked.pop(fd, None)
+        if value is None:
+            value = fd  # the parent's own fd 0, 1 or 2
+        elif isinstance(value, bool):
+            raise TypeError(
+                f"{name} must be subprocess.PIPE, DEVNULL, a file object, an fd "
+                f"or None, not {value!r}"
+            )
+        elif not isinstance(value, int):
+            value = _fileno(name, value)
+        if value == subprocess.PIPE:
+            checked[fd] = "w" if fd == 0 else "r"
+        elif value == subprocess.DEVNULL:
+            devnull.add(fd)
+        elif value == subprocess.STDOUT:
+            if fd != 2:
+                raise ValueError(
+                    f"{name}=subprocess.STDOUT: only stderr can be merged into stdout"
+                )
+        elif value < 0:
+            raise ValueError(f"{name}={value}: not an fd nor a subprocess constant")
+        elif not _is_open(value):
+            raise ValueError(f"{name}={value}: fd {value} is not open in the parent")
+        else:
+            checked[fd] = value
+    for fd in (0, 1, 2):
+        # A program started with fd 0, 1 or 2 closed writes its errors into
+        # whatever file it opens next, which takes the lowest free number; so,
+        # as libc does for set-uid programs, such an fd is /dev/null instead.
+        if fd not in checked and given.get(fd) != subprocess.STDOUT:
+            devnull.add(fd)
+    if given.get(2) == subprocess.STDOUT:
+        stdout = checked.get(1)
+        if stdout is None:
+            devnull.add(2)
+        elif isinstance(stdout, int):
+            checked[2] = stdout  # the same open file, so writes stay in order
+        else:
+            shared[2] = 1
+    return checked, frozenset(devnull), shared
+
+
+def _fileno(name: str, value: object) -> int:
+    """The fd of the file object *value* given as ``stdin=`` (or ...)."""
+    fileno = getattr(value, "fileno", None)
+    if not callable(fileno):
+        raise TypeError(
+            f"{name} must be subprocess.PIPE, DEVNULL, a file object, an fd or "
+            f"None, not {type(value).__name__}"
+        )
+    try:
+        fd = fileno()
+    except (io.UnsupportedOperation, OSError, ValueError) as exc:
+        raise ValueError(
+            f"{name}: {type(value).__name__} has no fd to hand to a child ({exc})"
+        ) from None
+    if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0:
+        raise ValueError(f"{name}: {type(value).__name__}.fileno() gave {fd!r}")
+    return fd
+
+
 def _fd_limit() -> int:
     """The RLIMIT_NOFILE soft limit, read now: the child inherits it, and no
     fd of the child (nor any the launch needs) can be at or above it."""
@@ -330,18 +506,23 @@ def _fd_limit() -> int:
 
 
 def _check_parent_fd(child_fd: int, fd: int) -> None:
+    if not _is_open(fd):
+        raise ValueError(
+            f"child_fds[{child_fd}] = {fd}: fd {fd} is not open in the parent"
+        )
+
+
+def _is_open(fd: int) -> bool:
+    """Whether *fd* is an open fd of this process."""
     try:
         fcntl.fcntl(fd, fcntl.F_GETFD)
     except OSError as exc:
         if exc.errno != errno.EBADF:  # pragma: no cover - F_GETFD fails only so
             raise
-        raise ValueError(
-            f"child_fds[{child_fd}] = {fd}: fd {fd} is not open in the parent"
-        ) from None
+        return False
     except OverflowError:
-        raise ValueError(
-            f"child_fds[{child_fd}] = {fd}: fd {fd} is not open in the parent"
-        ) from None
+        return False
+    return True
 
 
 def _check_identity(

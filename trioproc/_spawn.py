@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, final
 
 import trio
 
-from ._options import SpawnOptions, StrOrBytesPath, check_protocol
+from ._options import (
+    NOT_GIVEN,
+    NotGiven,
+    Redirect,
+    SpawnOptions,
+    StrOrBytesPath,
+    check_protocol,
+)
 from ._os import _reaper
 from ._os._cgroup import ChildCgroup
 from ._os._launch import prepare
@@ -51,6 +58,9 @@ def spawn(
     kill_after: float = 5.0,
     high_water: int = 64 * 1024,
     low_water: int = 16 * 1024,
+    stdin: Redirect | NotGiven = NOT_GIVEN,
+    stdout: Redirect | NotGiven = NOT_GIVEN,
+    stderr: Redirect | NotGiven = NOT_GIVEN,
 ) -> Spawn:
     """Run a child process for the duration of an ``async with`` block.
 
@@ -82,7 +92,26 @@ def spawn(
       cwd: the child's working directory.
       child_fds: child fd -> ``"w"`` (the parent writes), ``"r"`` (the child
         writes), or a parent fd handed to the child at that number. Default
-        ``{0: "w", 1: "r", 2: "r"}``. The child gets exactly these fds.
+        ``{0: "w", 1: "r", 2: "r"}``. An int is always a *parent* fd:
+        ``{1: "r", 2: 1}`` gives the child the parent's stdout as its stderr,
+        not its own stdout pipe -- use ``stderr=subprocess.STDOUT`` for that.
+        The child gets exactly these fds and no other fd of the parent, with
+        one rule for fds 0, 1 and 2: one that neither *child_fds* nor
+        *stdin*/*stdout*/*stderr* names is opened on ``/dev/null`` rather than
+        left closed (``{1: f.fileno()}``: stdin and stderr are ``/dev/null``),
+        because a program started without fd 2 writes its errors into the
+        next file it opens. To hand the child the parent's own fd, name it:
+        ``stderr=None`` or ``child_fds={2: 2}``.
+      stdin, stdout, stderr: the child's fds 0, 1 and 2 in `subprocess`'s
+        words, a readable alternative to *child_fds* for them:
+        ``subprocess.PIPE`` (a pipe to the parent: ``transport.stdin`` /
+        ``stdout`` / ``stderr`` in stream mode, `childDataReceived` with a
+        protocol; the default), ``subprocess.DEVNULL``, ``subprocess.STDOUT``
+        (*stderr* only: fd 2 is the very pipe or file of fd 1, so what the
+        child writes to both arrives in the order written), a file object or
+        an open fd (handed to the child; the caller keeps it and closes it),
+        or ``None`` (the parent's own fd 0, 1 or 2). Naming an fd both here
+        and in *child_fds* is a ``ValueError``.
       pty: ``True`` or ``(rows, cols)``: fds 0, 1 and 2 are a new
         pseudo-terminal, the child's controlling terminal.
       uid, gid: switch identity in the child (needs privilege); the child
@@ -139,6 +168,9 @@ def spawn(
         kill_after=kill_after,
         high_water=high_water,
         low_water=low_water,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
     )
     checked = check_protocol(protocol)
     if _hook is not None:

@@ -209,7 +209,11 @@ def prepare(options: SpawnOptions) -> Launch:
     writers: dict[int, int] = {}
     sources: dict[int, int] = {}
     pty_master = status_fd = None
-    top = 2 if options.pty is not None else max(options.child_fds, default=-1)
+    top = (
+        2
+        if options.pty is not None
+        else max((*options.child_fds, *options.devnull, *options.shared), default=-1)
+    )
     actions = FileActions()
     try:
         # The caller's fds are copied first, before any pipe exists: a number
@@ -240,6 +244,8 @@ def prepare(options: SpawnOptions) -> Launch:
                 kept.append(parent_end)
                 to_close.append(sources[child_fd])
                 os.set_blocking(parent_end, False)
+            for child_fd, other in options.shared.items():
+                sources[child_fd] = sources[other]  # one pipe, two child fds
         trampoline = options.uid is not None or options.gid is not None
         trampoline = trampoline or (
             options.cwd is not None and not _posix_spawn.HAS_ADDCHDIR
@@ -263,8 +269,10 @@ def prepare(options: SpawnOptions) -> Launch:
             actions.dup2(source, child_fd)
         if options.pty is None:
             for fd in range(top + 1):
-                if fd not in sources:
+                if fd not in sources and fd not in options.devnull:
                     actions.close(fd)
+            for fd in sorted(options.devnull):
+                actions.open(fd, os.devnull.encode(), os.O_RDWR)
         argv, env = options.argv, options.env
         if trampoline:
             status_fd, argv, env = _plan_trampoline(
