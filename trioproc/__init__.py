@@ -25,6 +25,7 @@ from ._interfaces import (
     IProducer as IProducer,
     IPushProducer as IPushProducer,
 )
+from ._pipeline import Pipeline as Pipeline, pipeline as pipeline
 from ._policy import Backoff as Backoff
 from ._protocol import ProcessProtocol as ProcessProtocol
 from ._run import run as run
@@ -33,7 +34,12 @@ from ._statistics import (
     FDStatistics as FDStatistics,
     TransportStatistics as TransportStatistics,
 )
-from ._streams import OutputStream as OutputStream, StdinStream as StdinStream
+from ._streams import (
+    LineTooLong as LineTooLong,
+    OutputStream as OutputStream,
+    StdinStream as StdinStream,
+    UnexpectedEOF as UnexpectedEOF,
+)
 from ._supervisor import (
     ChildSpec as ChildSpec,
     SupervisedChild as SupervisedChild,
@@ -57,7 +63,9 @@ __all__ = [
     "IProcessTransport",
     "IProducer",
     "IPushProducer",
+    "LineTooLong",
     "OutputStream",
+    "Pipeline",
     "ProcessAddress",
     "ProcessDone",
     "ProcessEnded",
@@ -72,6 +80,8 @@ __all__ = [
     "Supervisor",
     "SupervisorEvent",
     "TransportStatistics",
+    "UnexpectedEOF",
+    "pipeline",
     "print_lines",
     "ready_on_output",
     "ready_on_port",
