@@ -356,6 +356,10 @@ class OutputStream(trio.abc.ReceiveStream):
         each step is a receive that raises `trio.BusyResourceError` when
         another task is receiving.
 
+        Each step is a Trio checkpoint, as every Trio receive is: about 3 us
+        of the 4 us a line costs (some 250,000 lines/s). To go through
+        millions of lines a second, split the chunks of ``receive_some()``.
+
         Args:
           max_line: the longest line accepted, newline included (default 1
             MiB). A longer line raises instead of growing the buffer.
@@ -381,7 +385,24 @@ class OutputStream(trio.abc.ReceiveStream):
         try:
             await trio.lowlevel.checkpoint()
             while True:
-                await self._check_open()
+                if self._closed:
+                    await self._check_open()
+                chunks = self._chunks
+                if chunks and not self._scanned_chunks:
+                    # The usual case, kept short: the line ends in the
+                    # first chunk (_take's first branches, inline).
+                    head, offset = chunks[0], self._offset
+                    end = head.find(b"\n", offset) + 1
+                    if 0 < end - offset <= max_line:
+                        self._size -= end - offset
+                        if end == len(head):
+                            chunks.popleft()
+                            self._offset = 0
+                        else:
+                            self._offset = end
+                        if self._paused:
+                            self._flow()
+                        return head[offset:end] if offset or end < len(head) else head
                 length = self._line_length()
                 if length > max_line or (length < 0 and self._size > max_line):
                     raise LineTooLong(
