@@ -178,7 +178,7 @@ async def test_stderr_can_be_streams_merged_or_discarded(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """stderr=PIPE: a stream per stage; STDOUT: into the next stage, as
-    ``2>&1 |``; DEVNULL: gone."""
+    ``2>&1 |``; DEVNULL: gone; an fd: there."""
     noisy = python("import sys; sys.stderr.write('err\\n'); print('out')")
     async with trioproc.pipeline([noisy, noisy], stderr=subprocess.PIPE) as p:
         errs = [await read_all(t.stderr) for t in p.transports if t.stderr]
@@ -192,6 +192,18 @@ async def test_stderr_can_be_streams_merged_or_discarded(
         assert p.stdout is not None
         assert await read_all(p.stdout) == b"out\n"
     assert "err" not in capfd.readouterr().err
+    read_end, write_end = os.pipe()
+    try:
+        async with trioproc.pipeline([noisy, CAT], stderr=write_end) as p:
+            os.close(write_end)
+            write_end = -1
+            assert p.stdout is not None
+            assert await read_all(p.stdout) == b"out\n"
+        assert os.read(read_end, 100) == b"err\n"
+    finally:
+        os.close(read_end)
+        if write_end != -1:
+            os.close(write_end)
 
 
 async def test_a_single_stage_is_a_plain_child() -> None:
