@@ -28,6 +28,7 @@ def run_example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_every_example_has_a_test() -> None:
     """A new example without a test here fails this test."""
     tested = {
+        "expect_python_repl.py",
         "fan_out.py",
         "pipeline.py",
         "protocol_echo.py",
@@ -102,6 +103,18 @@ def test_pty_shell_drives_an_interactive_shell() -> None:
         "after ^C: sleep ended with status 130",
         "shell exited with 0 on end of input",
     ]
+
+
+def test_expect_python_repl_evaluates_each_expression() -> None:
+    """Each expression's answer is read back between prompts, "... " is told
+    from ">>> ", and end of input ends the REPL cleanly."""
+    result = run_example("expect_python_repl.py", "6 * 7", "2**100", "1/0")
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["6 * 7 -> 42", f"2**100 -> {2**100}"]
+    assert "ZeroDivisionError: division by zero" in result.stdout
+    assert "after a 'for' line the REPL wants more lines: True" in lines
+    assert "the loop printed 0 1 4" in lines
+    assert lines[-1] == "end of input: the REPL exited with 0"
 
 
 def test_the_fake_spawn_example_runs_where_only_trioproc_is_installed(
@@ -187,6 +200,7 @@ def test_protocol_echo_runs_a_twisted_style_protocol() -> None:
 @pytest.mark.parametrize(
     "name",
     [
+        "expect_python_repl.py",
         "fan_out.py",
         "pipeline.py",
         "protocol_echo.py",

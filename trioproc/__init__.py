@@ -26,6 +26,7 @@ from ._interfaces import (
     IPushProducer as IPushProducer,
 )
 from ._os._cgroup import CgroupUnavailableError as CgroupUnavailableError
+from ._pipeline import Pipeline as Pipeline, pipeline as pipeline
 from ._policy import Backoff as Backoff
 from ._protocol import ProcessProtocol as ProcessProtocol
 from ._run import run as run
@@ -34,7 +35,12 @@ from ._statistics import (
     FDStatistics as FDStatistics,
     TransportStatistics as TransportStatistics,
 )
-from ._streams import OutputStream as OutputStream, StdinStream as StdinStream
+from ._streams import (
+    LineTooLong as LineTooLong,
+    OutputStream as OutputStream,
+    StdinStream as StdinStream,
+    UnexpectedEOF as UnexpectedEOF,
+)
 from ._supervisor import (
     ChildSpec as ChildSpec,
     SupervisedChild as SupervisedChild,
@@ -59,7 +65,9 @@ __all__ = [
     "IProcessTransport",
     "IProducer",
     "IPushProducer",
+    "LineTooLong",
     "OutputStream",
+    "Pipeline",
     "ProcessAddress",
     "ProcessDone",
     "ProcessEnded",
@@ -74,6 +82,8 @@ __all__ = [
     "Supervisor",
     "SupervisorEvent",
     "TransportStatistics",
+    "UnexpectedEOF",
+    "pipeline",
     "print_lines",
     "ready_on_output",
     "ready_on_port",

@@ -303,13 +303,15 @@ class ProcessTransport:
         return self._stdin
 
     @property
-    def stdout(self) -> trio.abc.ReceiveStream | None:
-        """fd 1 as a `trio.abc.ReceiveStream` in stream mode, else ``None``."""
+    def stdout(self) -> OutputStream | None:
+        """fd 1 as an `OutputStream` (a `trio.abc.ReceiveStream`) in stream
+        mode, else ``None``."""
         return self._output_stream(1)
 
     @property
-    def stderr(self) -> trio.abc.ReceiveStream | None:
-        """fd 2 as a `trio.abc.ReceiveStream` in stream mode, else ``None``."""
+    def stderr(self) -> OutputStream | None:
+        """fd 2 as an `OutputStream` (a `trio.abc.ReceiveStream`) in stream
+        mode, else ``None``."""
         return self._output_stream(2)
 
     def resize(self, rows: int, cols: int) -> None:
@@ -333,7 +335,7 @@ class ProcessTransport:
 
     # --- internals ---------------------------------------------------------
 
-    def _output_stream(self, fd: int) -> trio.abc.ReceiveStream | None:
+    def _output_stream(self, fd: int) -> OutputStream | None:
         return self._streams.get(fd)
 
     def _close_fd(self, fd: int) -> bool:

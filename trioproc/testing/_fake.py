@@ -486,12 +486,12 @@ class FakeProcessTransport:
         return self._stdin
 
     @property
-    def stdout(self) -> trio.abc.ReceiveStream | None:
+    def stdout(self) -> OutputStream | None:
         """fd 1 as a stream, in stream mode."""
         return self._streams.get(1)
 
     @property
-    def stderr(self) -> trio.abc.ReceiveStream | None:
+    def stderr(self) -> OutputStream | None:
         """fd 2 as a stream, in stream mode."""
         return self._streams.get(2)
 
