@@ -107,7 +107,7 @@ class Printer:
         # Processes without a ready check: their supervisor's "ready" (being
         # running) is already said by "started".
         self.unchecked: set[str] = set()
-        self.on_event: Callable[[SupervisorEvent], str | None] = _as_is
+        self.on_event: Callable[[SupervisorEvent], str] = _as_is
 
     def write(self, name: str, text: str, mark: str = "|") -> None:
         if self.lost is not None:
@@ -130,9 +130,7 @@ class Printer:
     def event(self, event: SupervisorEvent) -> None:
         if event.kind == "ready" and event.name in self.unchecked:
             return
-        message = self.on_event(event)
-        if message is not None:
-            self.write(_SYSTEM, message)
+        self.write(_SYSTEM, self.on_event(event))
 
     def _lose(self, error: OSError) -> None:
         self.lost = error
@@ -165,7 +163,7 @@ def _nothing() -> None:
     """What a `Printer` calls when its output is lost, until told otherwise."""
 
 
-def _as_is(event: SupervisorEvent) -> str | None:
+def _as_is(event: SupervisorEvent) -> str:
     """How a `Printer` words an event, until told otherwise."""
     return event.message
 
@@ -187,14 +185,12 @@ class _Fates:
         self.failed: set[str] = set()
         self.on_done = on_done
 
-    def word(self, event: SupervisorEvent) -> str | None:
+    def word(self, event: SupervisorEvent) -> str:
         """Note *event*; return the line to print for it."""
-        if event.name not in self.restart:
-            return event.message
         self.last[event.name] = event.kind
         if event.kind != "exited":
             return event.message
-        restart = self.restart[event.name]
+        restart = self.restart.get(event.name, "permanent")
         failed = event.returncode != 0
         if restart == "permanent" or (restart == "transient" and failed):
             return event.message
@@ -689,6 +685,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for warning in fleet.warnings:
             _complain(f"trioproc: {warning.render(path)}")
         instances = _instances(args, fleet)
+        if not instances and args.command != "check":
+            raise _Usage("nothing to run: every process has a -c count of 0")
         if args.command == "check":
             return _check(path, fleet)
         if args.command == "export":

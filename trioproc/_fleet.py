@@ -199,7 +199,6 @@ class Fleet:
     shutdown_timeout: float = 60.0
     env: Mapping[str, str] = attrs.field(factory=dict)
     warnings: tuple[Problem, ...] = ()
-    kind: Literal["procfile", "toml"] = "toml"
 
     def process(self, name: str) -> ProcessConfig | None:
         """The process called *name*, if there is one."""
@@ -337,7 +336,7 @@ def _parse_procfile(
         )
     if not processes and not problems:
         problems.append(Problem(None, "no processes defined"))
-    return Fleet(path, tuple(processes), kind="procfile")
+    return Fleet(path, tuple(processes))
 
 
 class _Locator:
