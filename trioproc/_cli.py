@@ -179,7 +179,9 @@ class _Fates:
     stopped (no stop line says so otherwise).
     """
 
-    def __init__(self, instances: Sequence[Instance], on_done: Callable[[], None]):
+    def __init__(
+        self, instances: Sequence[Instance], on_done: Callable[[], None]
+    ) -> None:
         self.restart = {i.name: i.config.restart for i in instances}
         self.last: dict[str, str] = {}
         self.failed: set[str] = set()
@@ -199,12 +201,13 @@ class _Fates:
             self.failed.add(event.name)
         else:
             self.failed.discard(event.name)
-        if all(self.last.get(name) == "done" for name in self.restart):
+        if self.all_done:
             self.on_done()
         return f"{event.message}; done ({restart}: not restarted)"
 
     @property
     def all_done(self) -> bool:
+        """Whether every instance exited and is not to be restarted."""
         return all(self.last.get(name) == "done" for name in self.restart)
 
     def waiting(self) -> list[str]:
@@ -302,7 +305,7 @@ async def run_fleet(
             except RestartIntensityExceeded as exc:
                 _complain(f"trioproc: gave up: {exc}")
                 status = 1
-            except (ChildNotReady, _StartFailed) as exc:
+            except (ChildNotReady, _StartFailed, OSError) as exc:
                 _complain(f"trioproc: a process failed to start: {exc}")
                 status = 1
         for name in fates.waiting():
