@@ -122,7 +122,7 @@ def test_sigint_stops_everything_and_exits_zero(
     )
     run = Running("Procfile", cwd=tmp_path)
     running.append(run)
-    run.until(r"two started")
+    run.until(r"one +\| pid")
     run.until(r"two +\| pid")
     pids = [int(m) for m in re.findall(r"\| pid (\d+)", "".join(run.lines))]
     assert len(pids) == 2
