@@ -122,7 +122,7 @@ def test_sigint_stops_everything_and_exits_zero(
     )
     run = Running("Procfile", cwd=tmp_path)
     running.append(run)
-    run.until(r"two is ready")
+    run.until(r"one +\| pid")
     run.until(r"two +\| pid")
     pids = [int(m) for m in re.findall(r"\| pid (\d+)", "".join(run.lines))]
     assert len(pids) == 2
@@ -145,7 +145,6 @@ def test_a_second_sigint_kills_at_once(tmp_path: Path, running: list[Running]) -
     run = Running(cwd=tmp_path)
     running.append(run)
     pid = int(run.until(r"\| pid (\d+)").group(1))
-    run.until("stubborn is ready")
     run.process.send_signal(signal.SIGINT)
     run.until("stopping every process")
     time.sleep(0.5)
@@ -272,7 +271,7 @@ def test_check_reports_procfile_and_toml_syntax_errors(tmp_path: Path) -> None:
     assert f"{broken}:2: not valid TOML" in result.stderr
     good = write(tmp_path / "good.toml", "[processes.x]\nargv = ['true']\n")
     ok = trioproc_command("check", str(good), cwd=tmp_path)
-    assert (ok.returncode, ok.stdout.strip()) == (0, f"{good}: ok: 1 processes (x)")
+    assert (ok.returncode, ok.stdout.strip()) == (0, f"{good}: ok: 1 process (x)")
 
 
 def test_the_fleet_file_is_found_and_dotenv_read(tmp_path: Path) -> None:

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 import trioproc
-from trioproc._fleet import FleetError, find_fleet_file, load, parse_dotenv
+from trioproc._fleet import (
+    FleetError,
+    expand,
+    find_fleet_file,
+    load,
+    parse_dotenv,
+    program_warnings,
+    read_dotenv,
+)
 
 
 def fleet_file(tmp_path: Path, text: str, name: str = "trioproc.toml") -> Path:
@@ -154,50 +162,76 @@ def test_dotted_keys_and_header_comments_are_located(tmp_path: Path) -> None:
     assert problems(path) == [(6, "processes.c: unknown key 'surprise'")]
 
 
-def test_procfile_processes_are_permanent_shell_commands(tmp_path: Path) -> None:
-    """A Procfile line is `name: command`, run by the shell, in the file's dir."""
+def test_procfile_processes_are_transient_shell_commands(tmp_path: Path) -> None:
+    """A Procfile line is `name: command` (honcho's names, `-` included),
+    run by the shell, in the file's dir; a clean exit is done (transient),
+    so that a one-shot `release:` line is not restarted until the fleet
+    gives up."""
     path = fleet_file(
-        tmp_path, "web: serve --port 80\nworker:python w.py\n", "Procfile"
+        tmp_path, "web: serve --port 80\nmy-worker:python w.py\n", "Procfile"
     )
     web, worker = load(path).processes
     assert web.argv == ("/bin/sh", "-c", "serve --port 80")
-    assert worker.argv == ("/bin/sh", "-c", "python w.py")
-    assert web.restart == "permanent"
+    assert (worker.name, worker.argv) == ("my-worker", ("/bin/sh", "-c", "python w.py"))
+    assert web.restart == worker.restart == "transient"
     assert web.line == 1
     empty = fleet_file(tmp_path, "# nothing here\n", "Procfile.empty")
     assert problems(empty) == [(None, "no processes defined")]
 
 
 def test_dotenv_is_read_as_honcho_reads_it() -> None:
-    """shlex-split NAME=value lines; comments and other lines are skipped;
-    \\n and \\t in values become newline and tab."""
+    """shlex-split NAME=value lines, `export NAME=value` too; comments are
+    skipped, other lines reported by number; \\n and \\t in values become
+    newline and tab."""
     text = (
         "# comment\n"
         "PLAIN=value\n"
         "QUOTED='two words'\n"
         'DOUBLE="a\\tb"\n'
         "SPACED = around\n"
-        "export SKIPPED=1\n"
+        "export EXPORTED=1\n"
         "1BAD=x\n"
         "NOEQUALS\n"
         "UNCLOSED='oops\n"
         "ESCAPES='x\\ny'\n"
+        "\n"
+        "EMPTY=\n"
     )
-    assert parse_dotenv(text) == {
+    expected = {
         "PLAIN": "value",
         "QUOTED": "two words",
         "DOUBLE": "a\tb",
         "SPACED": "around",
+        "EXPORTED": "1",
         "ESCAPES": "x\ny",
+        "EMPTY": "",
     }
+    assert parse_dotenv(text) == expected
+    values, unread = read_dotenv(text)
+    assert values == expected
+    assert [(p.line, p.message.split(":")[0]) for p in unread] == [
+        (7, "not read"),
+        (8, "not read"),
+        (9, "not read"),
+    ]
+    assert "'1BAD' is not a variable name" in unread[0].message
+    assert "not a NAME=value line: 'NOEQUALS'" in unread[1].message
+    assert "No closing quotation" in unread[2].message
 
 
-def test_env_files_layer(tmp_path: Path) -> None:
-    """.env beside the file, then --env files, later ones winning."""
-    fleet_file(tmp_path, "A=1\nB=1\n", ".env")
-    extra = fleet_file(tmp_path, "B=2\n", "extra.env")
+def test_env_files_replace_the_default_and_layer(tmp_path: Path) -> None:
+    """.env beside the file; or instead (as honcho's -e) the files given,
+    later ones winning; their unread lines are warnings naming the file."""
+    dotenv = fleet_file(tmp_path, "A=1\nB=1\nnonsense\n", ".env")
+    extra = fleet_file(tmp_path, "B=2\nC=2\n", "extra.env")
     path = fleet_file(tmp_path, "x: true\n", "Procfile")
-    assert dict(load(path, [extra]).env) == {"A": "1", "B": "2"}
+    fleet = load(path)
+    assert dict(fleet.env) == {"A": "1", "B": "1"}
+    assert [w.render(path) for w in fleet.warnings] == [
+        f"{dotenv}:3: not read: not a NAME=value line: 'nonsense'"
+    ]
+    assert dict(load(path, [extra]).env) == {"B": "2", "C": "2"}
+    assert dict(load(path, [dotenv, extra]).env) == {"A": "1", "B": "2", "C": "2"}
 
 
 def test_finding_the_fleet_file(tmp_path: Path) -> None:
@@ -207,3 +241,89 @@ def test_finding_the_fleet_file(tmp_path: Path) -> None:
     assert find_fleet_file(tmp_path) == tmp_path / "Procfile"
     fleet_file(tmp_path, "[processes.x]\ncmd='a'\n")
     assert find_fleet_file(tmp_path) == tmp_path / "trioproc.toml"
+
+
+def test_misspelled_keys_get_a_suggestion(tmp_path: Path) -> None:
+    """An unknown key, backoff field or dependency close to a known one is
+    answered with "did you mean"."""
+    path = fleet_file(
+        tmp_path,
+        "stratgy = 'one_for_all'\n[processes.web]\ncmd = 'a'\nredy = 'x'\n"
+        "depends_on = ['dbb']\nbackoff = { intial = 1 }\n[processes.db]\ncmd = 'b'\n",
+    )
+    found = problems(path)
+    assert (1, "unknown key 'stratgy' (did you mean 'strategy'?)") in found
+    assert (4, "processes.web: unknown key 'redy' (did you mean 'ready'?)") in found
+    assert (
+        5,
+        "processes.web depends on unknown process 'dbb' (did you mean 'db'?)",
+    ) in found
+    assert any(
+        line == 6 and "unknown key 'intial' (did you mean 'initial'?)" in message
+        for line, message in found
+    ), found
+    assert [line for line, _ in found] == sorted(line or 0 for line, _ in found)
+
+
+def test_expand_gives_ports_as_honcho_does(tmp_path: Path) -> None:
+    """PORT: base + 100 per process type in file order, + 1 per instance;
+    -c web=2 names web.1 and web.2; a type run 0 times keeps its block;
+    named processes take the blocks in the order named, as in honcho."""
+    path = fleet_file(tmp_path, "web: a\nworker: b\nclock: c\n", "Procfile")
+    fleet = load(path)
+    got = [(i.name, i.port) for i in expand(fleet, concurrency={"web": 2})]
+    assert got == [("web.1", 5000), ("web.2", 5001), ("worker", 5100), ("clock", 5200)]
+    got = [
+        (i.name, i.port) for i in expand(fleet, concurrency={"worker": 0}, port=7000)
+    ]
+    assert got == [("web", 7000), ("clock", 7200)]
+    got = [(i.name, i.port) for i in expand(fleet, ["clock", "web"])]
+    assert got == [("web", 5100), ("clock", 5000)]
+    with pytest.raises(ValueError, match=r"no process 'wbe' .*did you mean 'web'"):
+        expand(fleet, ["wbe"])
+    with pytest.raises(ValueError, match="a count must be 0 or more"):
+        expand(fleet, concurrency={"web": -1})
+    with pytest.raises(ValueError, match="PORT=65600"):
+        expand(fleet, port=65400)
+
+
+def test_expand_pulls_in_dependencies(tmp_path: Path) -> None:
+    """Naming a process runs what it depends on too, in start order; the
+    dependencies' port blocks come after the named ones, in file order."""
+    path = fleet_file(
+        tmp_path,
+        "[processes.web]\ncmd = 'a'\ndepends_on = ['api']\n"
+        "[processes.api]\ncmd = 'b'\ndepends_on = ['db']\n"
+        "[processes.db]\ncmd = 'c'\n[processes.other]\ncmd = 'd'\n",
+    )
+    got = [(i.name, i.port) for i in expand(load(path), ["web"])]
+    assert got == [("db", 5200), ("api", 5100), ("web", 5000)]
+
+
+def test_programs_that_are_not_there_are_warned_about(tmp_path: Path) -> None:
+    """check warns, naming the process and its line, about a program that is
+    not on PATH or not at its path; shell syntax is left alone."""
+    path = fleet_file(
+        tmp_path,
+        "ok: exec sleep 1\n"
+        "missing: FOO=1 exec no-such-program-x --flag\n"
+        "relative: ./not-here\n"
+        "shell: if true; then no-such; fi\n"
+        "expanded: $PROGRAM run\n",
+        "Procfile",
+    )
+    found = [(w.line, w.message) for w in program_warnings(load(path))]
+    assert found == [
+        (2, "warning: missing: program 'no-such-program-x' not found on PATH"),
+        (
+            3,
+            "warning: relative: program './not-here' not found "
+            f"(in {tmp_path.resolve()})",
+        ),
+    ]
+    toml = fleet_file(
+        tmp_path, "[processes.x]\nargv = ['nope-nope']\n[processes.y]\nargv = ['sh']\n"
+    )
+    assert [(w.line, w.message) for w in program_warnings(load(toml))] == [
+        (1, "warning: x: program 'nope-nope' not found on PATH")
+    ]

@@ -9,8 +9,11 @@ dependencies -- so that ``trioproc check`` can show them all at once and
 Formats:
 
 * Procfile, as foreman and honcho read it: ``name: command`` lines (names of
-  letters, digits and ``_``), commands run by ``/bin/sh -c``; blank lines and
-  ``#`` comments are skipped. Every process is ``permanent``.
+  letters, digits, ``_`` and ``-``), commands run by ``/bin/sh -c``; blank
+  lines and ``#`` comments are skipped. Every process is ``transient``: one
+  that exits 0 (a ``release:`` step, a one-shot task) is done, one that fails
+  is restarted -- what a Procfile's author means by a line, where
+  ``permanent`` would restart a finished task until the supervisor gives up.
 * TOML: top-level ``strategy``, ``max_restarts``, ``max_seconds``,
   ``shutdown``, ``shutdown_timeout``; one ``[processes.NAME]`` table per
   process with ``cmd`` (a shell command) or ``argv`` (a list), and optionally
@@ -22,17 +25,29 @@ Formats:
 Processes run in the file's directory unless ``cwd`` says otherwise, so the
 paths in a fleet file are relative to it, wherever ``trioproc`` is run from.
 
-``.env`` next to the file (and any given with ``--env``) is read as honcho
-reads it: ``NAME=value`` lines split the way a shell would (``shlex``),
-``#`` comments, and ``\\n`` / ``\\t`` in values meaning newline and tab.
+``.env`` next to the file (or, instead, the files given with ``--env``, as
+honcho does) is read as honcho reads it: ``NAME=value`` lines split the way a
+shell would (``shlex``), ``#`` comments, and ``\\n`` / ``\\t`` in values
+meaning newline and tab; a leading ``export`` (a file a shell can also
+``source``) is allowed. Lines that are none of these are kept out and
+reported as warnings with their line numbers, where honcho drops them
+silently.
+
+`expand` turns a fleet into the instances a run (or an export) starts:
+``-c web=2`` makes ``web.1`` and ``web.2``, only the named processes (and
+what they depend on) are kept, and each instance gets its ``PORT`` as
+foreman and honcho give it.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 import shlex
+import shutil
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, final
 
@@ -54,9 +69,19 @@ else:  # pragma: no cover - the dependency is declared for 3.10 only
     # The stub is installed only where Python 3.10 runs.
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["Fleet", "FleetError", "Problem", "ProcessConfig", "find_fleet_file", "load"]
+__all__ = [
+    "Fleet",
+    "FleetError",
+    "Instance",
+    "Problem",
+    "ProcessConfig",
+    "expand",
+    "find_fleet_file",
+    "load",
+]
 
-_PROCFILE_LINE: Final = re.compile(r"^([A-Za-z0-9_]+):\s*(.+)$")
+# honcho's own pattern for a Procfile line (foreman's is the same).
+_PROCFILE_LINE: Final = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
 _NAME: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TOP_KEYS: Final = {
     "strategy",
@@ -81,19 +106,57 @@ _PROCESS_KEYS: Final = {
 }
 _BACKOFF_KEYS: Final = {"initial", "factor", "cap", "jitter", "reset_after"}
 DEFAULT_FILES: Final = ("trioproc.toml", "Procfile")
+#: honcho's and foreman's base port when neither ``-p`` nor ``$PORT`` says.
+DEFAULT_PORT: Final = 5000
+_VARIABLE: Final = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+#: Shell syntax and builtins: a command starting with one is not checked.
+_SHELL_WORDS: Final = frozenset(
+    {"if", "then", "else", "elif", "fi", "case", "esac", "for", "while"}
+    | {"until", "do", "done", "in", "function", "select", "time", "{", "}"}
+    | {"!", "[[", "]]", ".", "source", "eval", "cd", "export", "set", "unset"}
+    | {"trap", "ulimit", "umask", "read", "wait", "alias", "builtin", "exit"}
+)
+#: Words that run the word after them (their options are not followed).
+_WRAPPERS: Final = frozenset({"exec", "command", "nohup", "env"})
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to a misspelled *word*,
+    else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @final
 @attrs.frozen
 class Problem:
-    """One thing wrong with a fleet file, and the line it is on (if known)."""
+    """One thing wrong with a fleet file, and the line it is on (if known).
+
+    *path* names the file when it is not the fleet file itself (a ``.env``).
+    """
 
     line: int | None
     message: str
+    path: Path | None = None
 
     def render(self, path: Path | str) -> str:
+        path = self.path if self.path is not None else path
         where = f"{path}:{self.line}" if self.line is not None else str(path)
         return f"{where}: {self.message}"
+
+
+def _in_line_order(problems: Iterable[Problem]) -> list[Problem]:
+    """*problems* file by file, each file's by line (those without a line
+    first), as an editor would want to visit them."""
+    return sorted(
+        problems,
+        key=lambda p: (
+            p.path is not None,
+            str(p.path or ""),
+            p.line is not None,
+            p.line or 0,
+        ),
+    )
 
 
 class FleetError(ValueError):
@@ -101,8 +164,8 @@ class FleetError(ValueError):
 
     def __init__(self, path: Path, problems: list[Problem]) -> None:
         self.path = path
-        self.problems = problems
-        super().__init__("\n".join(p.render(path) for p in problems))
+        self.problems = _in_line_order(problems)
+        super().__init__("\n".join(p.render(path) for p in self.problems))
 
 
 @final
@@ -139,6 +202,14 @@ class Fleet:
     shutdown: Literal["reverse", "parallel"] = "reverse"
     shutdown_timeout: float = 60.0
     env: Mapping[str, str] = attrs.field(factory=dict)
+    warnings: tuple[Problem, ...] = ()
+
+    def process(self, name: str) -> ProcessConfig | None:
+        """The process called *name*, if there is one."""
+        for config in self.processes:
+            if config.name == name:
+                return config
+        return None
 
 
 def find_fleet_file(directory: Path) -> Path | None:
@@ -150,47 +221,90 @@ def find_fleet_file(directory: Path) -> Path | None:
     return None
 
 
-def load(path: Path, env_files: Iterable[Path] = ()) -> Fleet:
+def load(
+    path: Path, env_files: Iterable[Path] = (), *, root: Path | None = None
+) -> Fleet:
     """Read and check the fleet file at *path* (and its ``.env`` files).
+
+    Args:
+      path: the Procfile or ``.toml`` file.
+      env_files: ``.env`` files to read instead of the one beside *path*,
+        later ones winning (honcho's ``-e``).
+      root: the directory processes run in, and relative ``cwd`` values are
+        relative to (honcho's ``-d``); default: *path*'s directory.
 
     Raises:
       FleetError: every problem found, with its line.
       OSError: a file cannot be read.
     """
     text = path.read_text(encoding="utf-8")
+    root = (root if root is not None else path.parent).resolve()
     problems: list[Problem] = []
     if path.suffix == ".toml":
-        fleet = _parse_toml(path, text, problems)
+        fleet = _parse_toml(path, root, text, problems)
     else:
-        fleet = _parse_procfile(path, text, problems)
+        fleet = _parse_procfile(path, root, text, problems)
     env: dict[str, str] = {}
-    default_env = path.parent / ".env"
-    for env_file in ([default_env] if default_env.is_file() else []) + list(env_files):
-        env.update(parse_dotenv(env_file.read_text(encoding="utf-8")))
+    warnings: list[Problem] = []
+    files = list(env_files)
+    if not files and (path.parent / ".env").is_file():
+        files = [path.parent / ".env"]
+    for env_file in files:
+        values, unread = read_dotenv(env_file.read_text(encoding="utf-8"))
+        env.update(values)
+        warnings += [attrs.evolve(p, path=env_file) for p in unread]
     if problems or fleet is None:
         raise FleetError(path, problems)
-    return attrs.evolve(fleet, env=env)
+    return attrs.evolve(fleet, env=env, warnings=tuple(warnings))
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
     """The variables of a ``.env`` file, as honcho reads them."""
+    return read_dotenv(text)[0]
+
+
+def read_dotenv(text: str) -> tuple[dict[str, str], list[Problem]]:
+    """The variables of a ``.env`` file, and its lines that set none.
+
+    honcho's reading (``shlex`` words ``NAME = value...``, ``\\n`` and
+    ``\\t`` in values), plus a leading ``export``; what honcho would drop
+    silently -- a line without ``=``, an unclosed quote, a name no process
+    could be given -- comes back as a `Problem` with its line number.
+    """
     values: dict[str, str] = {}
-    for line in text.splitlines():
+    problems: list[Problem] = []
+    for number, line in enumerate(text.splitlines(), start=1):
         try:
             tokens = list(shlex.shlex(line, posix=True))
-        except ValueError:  # an unclosed quote: honcho would fail; skip it
+        except ValueError as exc:  # an unclosed quote
+            problems.append(Problem(number, f"not read: {exc} in {line.strip()!r}"))
             continue
-        if len(tokens) < 3 or tokens[1] != "=":
+        if not tokens:
+            continue  # blank, or a comment
+        if tokens[0] == "export" and len(tokens) > 1 and tokens[1] != "=":
+            tokens = tokens[1:]
+        if len(tokens) < 2 or tokens[1] != "=":
+            problems.append(
+                Problem(number, f"not read: not a NAME=value line: {line.strip()!r}")
+            )
             continue
         name = tokens[0]
         value = "".join(tokens[2:]).replace(r"\n", "\n").replace(r"\t", "\t")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", name) or "\0" in value:
-            continue  # not a variable a process could be given
+        if not _VARIABLE.fullmatch(name):
+            problems.append(
+                Problem(number, f"not read: {name!r} is not a variable name")
+            )
+            continue
+        if "\0" in value:
+            problems.append(Problem(number, f"not read: a NUL in the value of {name}"))
+            continue
         values[name] = value
-    return values
+    return values, problems
 
 
-def _parse_procfile(path: Path, text: str, problems: list[Problem]) -> Fleet | None:
+def _parse_procfile(
+    path: Path, root: Path, text: str, problems: list[Problem]
+) -> Fleet | None:
     processes: list[ProcessConfig] = []
     seen: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -217,7 +331,11 @@ def _parse_procfile(path: Path, text: str, problems: list[Problem]) -> Fleet | N
         seen[name] = number
         processes.append(
             ProcessConfig(
-                name, ("/bin/sh", "-c", command), number, cwd=str(path.parent.resolve())
+                name,
+                ("/bin/sh", "-c", command),
+                number,
+                restart="transient",
+                cwd=str(root),
             )
         )
     if not processes and not problems:
@@ -260,7 +378,9 @@ class _Locator:
         return None
 
 
-def _parse_toml(path: Path, text: str, problems: list[Problem]) -> Fleet | None:
+def _parse_toml(
+    path: Path, root: Path, text: str, problems: list[Problem]
+) -> Fleet | None:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -277,7 +397,12 @@ def _parse_toml(path: Path, text: str, problems: list[Problem]) -> Fleet | None:
     settings: dict[str, Any] = {}
     for key in data:
         if key not in _TOP_KEYS:
-            problems.append(Problem(where.line(key), f"unknown key {key!r}"))
+            problems.append(
+                Problem(
+                    where.line(key),
+                    f"unknown key {key!r}{did_you_mean(key, _TOP_KEYS)}",
+                )
+            )
     strategy = data.get("strategy", "one_for_one")
     if strategy not in STRATEGIES:
         problems.append(
@@ -315,7 +440,7 @@ def _parse_toml(path: Path, text: str, problems: list[Problem]) -> Fleet | None:
         return None
     processes = []
     for name, entry in table.items():
-        config = _process(path, name, entry, where, problems)
+        config = _process(root, name, entry, where, problems)
         if config is not None:
             processes.append(config)
     ordered = _start_order(processes, where, problems)
@@ -344,7 +469,7 @@ def _number(
 
 
 def _process(
-    path: Path, name: str, entry: object, where: _Locator, problems: list[Problem]
+    root: Path, name: str, entry: object, where: _Locator, problems: list[Problem]
 ) -> ProcessConfig | None:
     head = where.line("processes", name)
 
@@ -362,7 +487,13 @@ def _process(
         return None
     for key in entry:
         if key not in _PROCESS_KEYS:
-            problems.append(Problem(at(key), f"processes.{name}: unknown key {key!r}"))
+            problems.append(
+                Problem(
+                    at(key),
+                    f"processes.{name}: unknown key {key!r}"
+                    f"{did_you_mean(key, _PROCESS_KEYS)}",
+                )
+            )
     argv: tuple[str, ...] = ()
     if ("cmd" in entry) == ("argv" in entry):
         problems.append(
@@ -390,7 +521,7 @@ def _process(
             )
         else:
             argv = tuple(raw)
-    fields: dict[str, Any] = {"cwd": str(path.parent.resolve())}
+    fields: dict[str, Any] = {"cwd": str(root)}
     restart = entry.get("restart", "permanent")
     if restart not in RESTART_TYPES:
         problems.append(
@@ -437,7 +568,7 @@ def _process(
                 Problem(at("cwd"), f"processes.{name}.cwd must be a string")
             )
         else:
-            fields["cwd"] = str((path.parent / entry["cwd"]).resolve())
+            fields["cwd"] = str((root / entry["cwd"]).resolve())
     if "depends_on" in entry:
         deps = entry["depends_on"]
         deps = [deps] if isinstance(deps, str) else deps
@@ -504,7 +635,17 @@ def _ready(value: object, what: str, line: int | None, problems: list[Problem]) 
 def _backoff(
     value: object, what: str, line: int | None, problems: list[Problem]
 ) -> Backoff:
-    if not isinstance(value, dict) or not set(value) <= _BACKOFF_KEYS:
+    if isinstance(value, dict) and not set(value) <= _BACKOFF_KEYS:
+        for key in sorted(set(value) - _BACKOFF_KEYS):
+            problems.append(
+                Problem(
+                    line,
+                    f"{what}: unknown key {key!r}{did_you_mean(key, _BACKOFF_KEYS)}; "
+                    f"it takes {', '.join(sorted(_BACKOFF_KEYS))}",
+                )
+            )
+        return Backoff()
+    if not isinstance(value, dict):
         problems.append(
             Problem(
                 line, f"{what} must be a table of {', '.join(sorted(_BACKOFF_KEYS))}"
@@ -531,7 +672,8 @@ def _start_order(
                     Problem(
                         where.line("processes", process.name, "depends_on"),
                         f"processes.{process.name} depends on "
-                        f"unknown process {dependency!r}",
+                        f"unknown process {dependency!r}"
+                        f"{did_you_mean(dependency, by_name)}",
                     )
                 )
     ordered: list[ProcessConfig] = []
@@ -559,3 +701,160 @@ def _start_order(
     for process in processes:
         visit(process, [])
     return ordered
+
+
+@final
+@attrs.frozen
+class Instance:
+    """One process to start: a configured process, or one of its ``-c`` copies.
+
+    Attributes:
+      name: the process's name, or ``name.N`` when there are several.
+      config: the process it is an instance of.
+      port: its ``PORT``.
+    """
+
+    name: str
+    config: ProcessConfig
+    port: int
+
+
+def expand(
+    fleet: Fleet,
+    only: Sequence[str] = (),
+    concurrency: Mapping[str, int] | None = None,
+    port: int = DEFAULT_PORT,
+) -> tuple[Instance, ...]:
+    """The instances to start, in start order.
+
+    Args:
+      only: the processes to run (with what they depend on, however deep);
+        none: all of them.
+      concurrency: how many instances of a process (1 where not given; 0
+        runs none). Several are named ``name.1``, ``name.2``...
+      port: the base port. As in honcho, each process type takes a block of
+        100 ports in turn -- the types named in *only*, in that order, else
+        every type in file order; dependencies pulled in by *only* come
+        after, in file order -- and its *n*-th instance gets the block's
+        start plus *n* - 1. A type run 0 times still takes its block.
+
+    Raises:
+      ValueError: an unknown process name, a negative count, a port past
+        65535.
+    """
+    counts = dict(concurrency or {})
+    names = {config.name for config in fleet.processes}
+    for name in [*only, *counts]:
+        if name not in names:
+            raise ValueError(
+                f"no process {name!r} in {fleet.path}{did_you_mean(name, names)}"
+            )
+    for name, count in counts.items():
+        if count < 0:
+            raise ValueError(f"{name}={count}: a count must be 0 or more")
+    in_file_order = sorted(fleet.processes, key=lambda c: (c.line is None, c.line or 0))
+    if only:
+        wanted = set(only)
+        pending = list(only)
+        while pending:
+            config = fleet.process(pending.pop())
+            assert config is not None
+            for dependency in config.depends_on:
+                if dependency not in wanted:
+                    wanted.add(dependency)
+                    pending.append(dependency)
+        port_order = list(dict.fromkeys(only)) + [
+            c.name for c in in_file_order if c.name in wanted and c.name not in only
+        ]
+    else:
+        wanted = names
+        port_order = [c.name for c in in_file_order]
+    blocks = {name: port + 100 * index for index, name in enumerate(port_order)}
+    instances: list[Instance] = []
+    for config in fleet.processes:
+        if config.name not in wanted:
+            continue
+        count = counts.get(config.name, 1)
+        for index in range(count):
+            name = config.name if count == 1 else f"{config.name}.{index + 1}"
+            number = blocks[config.name] + index
+            if not 0 < number < 65536:
+                raise ValueError(
+                    f"{name} would get PORT={number}: choose a base port "
+                    f"(-p) that leaves room for every process"
+                )
+            instances.append(Instance(name, config, number))
+    return tuple(instances)
+
+
+def program_warnings(fleet: Fleet) -> list[Problem]:
+    """Processes whose program is not there to run, as far as can be told
+    before running anything.
+
+    For ``argv``, its first word; for a shell command, the first word that a
+    shell would run as a program (after ``VAR=value`` assignments), unless it
+    is shell syntax, a builtin, or made by an expansion. A name without
+    ``/`` is looked up on the ``PATH`` the process will get; a path, relative
+    to the process's directory. These are warnings, not problems: an earlier
+    process may create the program, and `run` names the process if it is
+    still missing then.
+    """
+    found: list[Problem] = []
+    for config in fleet.processes:
+        program = _program(config)
+        if program is None:
+            continue
+        env = {**os.environ, **fleet.env, **config.env}
+        cwd = config.cwd or "."
+        if "/" in program:
+            there = os.path.join(cwd, program)
+            missing = not (os.path.isfile(there) and os.access(there, os.X_OK))
+        else:
+            missing = shutil.which(program, path=env.get("PATH", os.defpath)) is None
+        if missing:
+            where = "on PATH" if "/" not in program else f"(in {cwd})"
+            found.append(
+                Problem(
+                    config.line,
+                    f"warning: {config.name}: program {program!r} not found {where}",
+                )
+            )
+    return found
+
+
+def _program(config: ProcessConfig) -> str | None:
+    """The program *config* runs, if it can be told without running it."""
+    if config.argv[:2] != ("/bin/sh", "-c") or len(config.argv) != 3:
+        return config.argv[0] if config.argv else None
+    try:
+        words = shlex.split(config.argv[2], comments=True)
+    except ValueError:
+        return None
+    for word in words:
+        if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*=.*", word, re.DOTALL):
+            continue  # an assignment for the command that follows
+        if word in _WRAPPERS:
+            continue
+        if word.startswith("-"):
+            return None  # a wrapper's option: too much to follow
+        if word in _SHELL_WORDS or re.search(r"[$`*?(){}<>|;&~\[\]]", word):
+            return None
+        return word
+    return None
+
+
+def process_env(
+    instance: Instance, fleet: Fleet, base: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment *instance* runs with, on top of *base*.
+
+    Layers, later ones winning: *base* (``os.environ`` for a run, nothing for
+    an export), the fleet's ``.env`` files, the instance's ``PORT``, the
+    process's own ``env``. Then ``PYTHONUNBUFFERED=1`` unless some layer set
+    it (a Python child's output reaches its prefixed lines as it is printed,
+    not when a buffer fills), and ``TRIOPROC_PROCESS_NAME``.
+    """
+    env = {**base, **fleet.env, "PORT": str(instance.port), **instance.config.env}
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env["TRIOPROC_PROCESS_NAME"] = instance.name
+    return env
