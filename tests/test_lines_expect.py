@@ -359,3 +359,31 @@ async def test_expect_drives_a_repl_on_a_pty() -> None:
             await repl.stdout.expect(b">>> ")
         assert b"bye" in info.value.output
         assert await repl.wait() == 0
+
+
+async def test_lines_lets_other_tasks_run_while_it_reads_a_fast_child() -> None:
+    """lines() yields to the scheduler at least once per 64 KiB of lines, so
+    a reader of a child that prints as fast as it can does not starve the
+    program's other tasks."""
+    import trioproc
+
+    ticks = 0
+    total = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await trio.sleep(0)
+            ticks += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        async with trioproc.spawn(
+            ["sh", "-c", "yes 0123456789abcdef0123456789abcdef | head -c 8000000"]
+        ) as child:
+            assert child.stdout is not None
+            async for line in child.stdout.lines():
+                total += len(line)
+        nursery.cancel_scope.cancel()
+    assert total == 8_000_000
+    assert ticks >= 8_000_000 // (1 << 16) // 2
