@@ -9,6 +9,7 @@ import re
 
 import pytest
 import trio
+import trio.lowlevel
 
 import trioproc
 from trioproc._streams import MAX_LINE, OUTPUT_BUFFER
@@ -373,7 +374,7 @@ async def test_lines_lets_other_tasks_run_while_it_reads_a_fast_child() -> None:
     async def ticker() -> None:
         nonlocal ticks
         while True:
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             ticks += 1
 
     async with trio.open_nursery() as nursery:
