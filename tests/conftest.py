@@ -46,12 +46,20 @@ def _nothing_left_behind() -> Iterator[None]:
 
 
 def our_cgroups() -> set[str]:
-    """The cgroups trioproc made in this process's cgroup-v2 cgroup."""
+    """The cgroups trioproc made in this process's cgroup-v2 cgroup, by this
+    process or by one that has gone (a `trioproc` command the test ran); not
+    those of other live processes (another suite running beside this one)."""
     try:
         home = _cgroup.own_cgroup()
-        return {p.name for p in home.iterdir() if p.name.startswith("trioproc-")}
+        names = [p.name for p in home.iterdir() if p.name.startswith("trioproc-")]
     except OSError:  # no cgroup v2 here
         return set()
+    mine = str(os.getpid())
+    return {
+        name
+        for name in names
+        if (owner := name.split("-")[1]) == mine or not os.path.exists(f"/proc/{owner}")
+    }
 
 
 def _bounded(test: Callable[..., Any], seconds: float) -> Callable[..., Any]:

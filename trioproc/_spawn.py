@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
-import termios
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, final
@@ -20,12 +18,7 @@ from ._options import (
     StrOrBytesPath,
     check_protocol,
 )
-from ._os import _reaper
-from ._os._cgroup import ChildCgroup
-from ._os._launch import prepare
-from ._os._reader import Reader
-from ._os._reaper import Child
-from ._os._writer import Writer
+from ._os._linux import LINUX
 from ._streams import StreamProtocol
 from ._transport import ProcessTransport
 
@@ -204,49 +197,16 @@ class Spawn:
             raise RuntimeError("this spawn() block was already entered")
         await trio.lowlevel.checkpoint_if_cancelled()
         options = self._options
-        cgroup = ChildCgroup.create() if options.cgroup else None
-        try:
-            launch = prepare(options)
-            try:
-                pid = launch.start(cgroup)
-                if launch.needs_confirm:
-                    await launch.confirm()
-            except BaseException:
-                launch.close_parent_ends()
-                raise
-        except BaseException:
-            if cgroup is not None:
-                await _discard_cgroup(cgroup)
-            raise
-        child = Child(options.process_group, cgroup)
-        child.started(pid)
+        launched = await LINUX.launch(options)
         stream_mode = self._protocol is None
         protocol = StreamProtocol() if stream_mode else self._protocol
-        terminal = launch.pty_master is not None
+        assert protocol is not None
         transport = self._transport = ProcessTransport._create(
-            child,
+            LINUX,
+            launched,
             protocol,
-            {
-                fd: Reader(fd, read_end, terminal=terminal)
-                for fd, read_end in launch.readers.items()
-            },
-            {
-                fd: Writer(
-                    fd,
-                    write_end,
-                    options.high_water,
-                    options.low_water,
-                    eof=_terminal_eof(write_end) if terminal else None,
-                )
-                for fd, write_end in launch.writers.items()
-            },
-            frozenset(
-                fd for fd, how in options.child_fds.items() if isinstance(how, int)
-            ),
-            launch.pty_master,
-            terminal,
-            options.kill_after,
-            stream_mode,
+            kill_after=options.kill_after,
+            stream_mode=stream_mode,
         )
         manager = self._nursery_manager = trio.open_nursery()
         self._nursery = await manager.__aenter__()
@@ -306,24 +266,6 @@ async def exit_nursery(
         if single is exc:
             return False
         _reraise(single)
-
-
-async def _discard_cgroup(cgroup: ChildCgroup) -> None:
-    """Remove the cgroup of a child that did not start (or was killed while
-    it was being confirmed), ending whatever it had already forked."""
-    with trio.CancelScope(shield=True), trio.move_on_after(_reaper.KILL_GRACE):
-        await cgroup.kill()
-        await cgroup.wait_empty()
-    with contextlib.suppress(OSError):  # pragma: no cover - stuck in the kernel
-        cgroup.remove()
-
-
-def _terminal_eof(master: int) -> bytes:
-    """The terminal's end-of-file character (VEOF, ^D unless changed)."""
-    try:
-        return bytes(termios.tcgetattr(master)[6][termios.VEOF])
-    except (termios.error, OSError):  # pragma: no cover - not a terminal
-        return b"\x04"
 
 
 def _one_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

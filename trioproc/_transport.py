@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -29,15 +29,17 @@ from ._contract import (
 )
 from ._errors import ProcessEnded
 from ._options import check_kill_after
-from ._os._launch import set_window_size
-from ._os._reaper import end_tree
 from ._statistics import FDStatistics, TransportStatistics, snapshot
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol, IProducer
-    from ._os._reader import Reader
-    from ._os._reaper import Child
-    from ._os._writer import Writer
+    from ._os._seam import (
+        Backend,
+        ChildProcess,
+        ChildReader,
+        ChildWriter,
+        Launched,
+    )
     from ._streams import OutputStream, StdinStream
 
 __all__ = ["ProcessAddress", "ProcessTransport"]
@@ -58,10 +60,11 @@ class ProcessTransport:
     its meaning exactly; the snake_case ones are Trio-native additions.
     """
 
-    _child: Child
+    _backend: Backend
+    _child: ChildProcess
     _protocol: IProcessProtocol | None
-    _readers: dict[int, Reader]
-    _writers: dict[int, Writer]
+    _readers: Mapping[int, ChildReader]
+    _writers: Mapping[int, ChildWriter]
     _passed_fds: frozenset[int]
     _pty_master: int | None
     _terminal: bool
@@ -80,11 +83,37 @@ class ProcessTransport:
         raise TypeError("ProcessTransport has no public constructor: use spawn()")
 
     @classmethod
-    def _create(cls, *args: Any, **kwargs: Any) -> ProcessTransport:
+    def _create(
+        cls,
+        backend: Backend,
+        launched: Launched,
+        protocol: IProcessProtocol,
+        *,
+        kill_after: float,
+        stream_mode: bool,
+    ) -> ProcessTransport:
+        """The transport of a child *backend* started (``spawn()``'s job)."""
         self = cls.__new__(cls)
-        self.__attrs_init__(*args, **kwargs)
+        self.__attrs_init__(
+            backend,
+            launched.process,
+            protocol,
+            launched.readers,
+            launched.writers,
+            launched.passed,
+            launched.terminal,
+            launched.terminal is not None,
+            kill_after,
+            stream_mode,
+        )
         self._open_fds = {*self._readers, *self._writers}
         return self
+
+    def __repr__(self) -> str:
+        return (
+            f"<trioproc.ProcessTransport pid={self.pid} "
+            f"returncode={self.returncode} backend={self._backend.name}>"
+        )
 
     # --- the contract ------------------------------------------------------
 
@@ -271,7 +300,7 @@ class ProcessTransport:
         with`` block still stops it).
         """
         grace = self._kill_after if kill_after is None else check_kill_after(kill_after)
-        await end_tree(self._child, grace, self._child.reaped.wait)
+        await self._child.stop(grace)
         return await self.wait()
 
     def statistics(self) -> TransportStatistics:
@@ -283,7 +312,7 @@ class ProcessTransport:
                 "r",
                 self._streams[fd]._size if fd in self._streams else 0,
                 reader.paused,
-                reader.fd < 0,
+                reader.closed,
             )
             for fd, reader in self._readers.items()
         )
@@ -331,7 +360,7 @@ class ProcessTransport:
                 raise ValueError(f"rows and cols must be from 1 to 65535, not {n!r}")
         if self._pty_master is None:
             raise trio.ClosedResourceError("the pseudo-terminal is closed")
-        set_window_size(self._pty_master, rows, cols)
+        self._backend.set_window_size(self._pty_master, rows, cols)
 
     # --- internals ---------------------------------------------------------
 

@@ -75,6 +75,11 @@ class Reader:
     _finishing: bool = attrs.field(init=False, default=False)
     _grown: bool = attrs.field(init=False, default=False)
 
+    @property
+    def closed(self) -> bool:
+        """Whether the parent's end is closed."""
+        return self.fd < 0
+
     def pause(self, hold: Hold = "protocol") -> None:
         """Stop reading until *hold* is released by `resume` (the child blocks
         when the pipe is full)."""

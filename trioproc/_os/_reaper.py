@@ -253,6 +253,11 @@ class Child:
         while not self._reap():  # pragma: no cover - a pidfd wakes at exit
             await self._wait_exited()
 
+    async def stop(self, kill_after: float) -> None:
+        """End the child and its tree (`end_tree`), from any task but the
+        reaper's: the reaper reaps, this waits for it."""
+        await end_tree(self, kill_after, self.reaped.wait)
+
     def reap_in_background(self) -> None:
         """Leave reaping to a thread: for a child stuck in the kernel, which
         no task may wait for, but which must not stay a zombie once it dies."""

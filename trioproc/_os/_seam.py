@@ -1,0 +1,179 @@
+"""The seam between the transport and an OS backend.
+
+A backend starts a child (`Backend.launch`) and hands back the pieces the
+transport drives: the process (`ChildProcess`: its exit, its signals, the end
+of its tree), one `ChildReader` per fd the parent reads and one `ChildWriter`
+per fd it writes. The transport knows these protocols only, and the backend
+knows no protocol: it calls back with bytes (`deliver`) and with the loss of an
+fd (`lost`). The Linux backend is `trioproc._os._linux`; a second one (macOS,
+Windows) implements the same four protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+import trio
+
+if TYPE_CHECKING:
+    from .._interfaces import IProducer
+    from .._options import SpawnOptions
+    from ._reader import Hold
+
+__all__ = ["Backend", "ChildProcess", "ChildReader", "ChildWriter", "Launched"]
+
+
+class ChildProcess(Protocol):
+    """A started child until it is reaped, and what it started."""
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid until it is reaped, then ``None``."""
+
+    @property
+    def status(self) -> int | None:
+        """The raw wait status once reaped."""
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code, ``-signum`` after a signal, ``None`` before."""
+
+    @property
+    def reaped(self) -> trio.Event:
+        """Set once the child has been reaped."""
+
+    @property
+    def stopping(self) -> bool:
+        """The block has begun to end the child's tree."""
+
+    def send_signal(
+        self, signum: int, *, group: bool = False, foreground_of: int | None = None
+    ) -> None:
+        """Signal the child (its group with *group*; a terminal's foreground
+        group with *foreground_of*); `ProcessExitedAlready` once reaped."""
+
+    async def reap(
+        self,
+        kill_after: float,
+        on_reaped: Callable[[], None],
+        ending: trio.Event,
+        on_tree_gone: Callable[[], None],
+    ) -> None:
+        """The reaper task (see `trioproc._os._reaper.Child.reap`)."""
+
+    async def stop(self, kill_after: float) -> None:
+        """End the child and its tree: the graceful signal, the hard one after
+        *kill_after*; return once they are gone."""
+
+
+class ChildReader(Protocol):
+    """The parent's read end of one child fd, and its pump."""
+
+    @property
+    def paused(self) -> bool:
+        """Whether a hold keeps the pump from reading."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether the parent's end is closed."""
+
+    def pause(self, hold: Hold = "protocol") -> None:
+        """Stop reading until *hold* is released."""
+
+    def resume(self, hold: Hold | None = "protocol") -> None:
+        """Release *hold* (``None``: every hold)."""
+
+    def close(self) -> None:
+        """Close now, discarding unread output."""
+
+    def finish(self) -> None:
+        """The child's tree is gone: deliver what is left, then stop."""
+
+    async def pump(
+        self, deliver: Callable[[bytes], None], lost: Callable[[], None]
+    ) -> None:
+        """The pump task: *deliver* data until the end, then call *lost*."""
+
+
+class ChildWriter(Protocol):
+    """The parent's write end of one child fd, with its queue."""
+
+    high_water: int
+    low_water: int
+    buffered: int
+    closing: bool
+    broken: bool
+    producer: IProducer | None
+    streaming: bool
+    producer_paused: bool
+
+    @property
+    def done(self) -> bool:
+        """Nothing more will be accepted."""
+
+    def write(self, data: bytes) -> None:
+        """Queue *data*, writing what fits now; dropped once `done`."""
+
+    def offer(self, data: memoryview, *, copy: bool) -> int:
+        """Take what fits below the high-water mark; return how much."""
+
+    def register_producer(self, producer: IProducer, streaming: bool) -> None:
+        """Let *producer* fill the queue, with flow control."""
+
+    def unregister_producer(self) -> None:
+        """Forget the producer."""
+
+    def close(self) -> None:
+        """End the fd once the queue is written (a terminal: send EOF)."""
+
+    def abort(self) -> None:
+        """Drop the queue and end the fd now."""
+
+    async def wait_for_room(self) -> None:
+        """Return once the queue is below its high-water mark, or `done`."""
+
+    async def run(self, lost: Callable[[], None]) -> None:
+        """The writer task: write the queue out until done, then call *lost*."""
+
+
+@attrs.frozen
+class Launched:
+    """What a backend hands the transport for one started child.
+
+    Attributes:
+      process: the child.
+      readers: child fd -> its read end (a terminal's output is fd 1).
+      writers: child fd -> its write end (a terminal's input is fd 0).
+      passed: child fds handed over as parent fds (nothing to close here).
+      terminal: the pseudo-terminal's master, when the child has one; the
+        transport closes it once the child is reaped (or hung up).
+    """
+
+    process: ChildProcess
+    readers: Mapping[int, ChildReader]
+    writers: Mapping[int, ChildWriter]
+    passed: frozenset[int]
+    terminal: int | None
+
+
+class Backend(Protocol):
+    """How one operating system starts a child and drives its fds."""
+
+    @property
+    def name(self) -> str:
+        """The backend's name, shown in ``repr(transport)``."""
+
+    async def launch(self, options: SpawnOptions) -> Launched:
+        """Start the child *options* describe.
+
+        Raises:
+          OSError: the program (or its cwd, or its cgroup) cannot be used;
+            nothing is left behind.
+
+        Cancellation: nothing is left running.
+        """
+
+    def set_window_size(self, terminal: int, rows: int, cols: int) -> None:
+        """Set the size of the pseudo-terminal *terminal*."""
