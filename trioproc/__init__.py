@@ -40,6 +40,7 @@ from ._supervisor import (
     Supervisor as Supervisor,
     SupervisorEvent as SupervisorEvent,
     print_lines as print_lines,
+    ready_on_notify as ready_on_notify,
     ready_on_output as ready_on_output,
     ready_on_port as ready_on_port,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "SupervisorEvent",
     "TransportStatistics",
     "print_lines",
+    "ready_on_notify",
     "ready_on_output",
     "ready_on_port",
     "run",
