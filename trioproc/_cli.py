@@ -34,7 +34,7 @@ from typing import TextIO, final
 
 import trio
 
-from . import __version__
+from . import __version__, _control
 from ._errors import ChildNotReady, RestartIntensityExceeded
 from ._fleet import (
     DEFAULT_FILES,
@@ -49,6 +49,7 @@ from ._supervisor import (
     ReadyCheck,
     Supervisor,
     SupervisorEvent,
+    ready_on_notify,
     ready_on_output,
     ready_on_port,
 )
@@ -153,6 +154,8 @@ def _ready(config: ProcessConfig) -> ReadyCheck | None:
     if config.ready is None:
         return None
     kind, value = config.ready
+    if kind == "notify":
+        return ready_on_notify()
     if kind == "port":
         assert isinstance(value, int)
         return ready_on_port(value)
@@ -174,6 +177,7 @@ def spec_for(config: ProcessConfig, fleet_env: dict[str, str]) -> ChildSpec:
         restart=config.restart,
         ready=_ready(config),
         ready_timeout=config.ready_timeout,
+        watchdog=config.watchdog,
         kill_after=config.kill_after,
         backoff=config.backoff,
         env=env,
@@ -183,13 +187,14 @@ def spec_for(config: ProcessConfig, fleet_env: dict[str, str]) -> ChildSpec:
 
 async def run_fleet(fleet: Fleet, printer: Printer, duration: float | None) -> int:
     """Run *fleet* until a signal, *duration* seconds, or the supervisor gives up."""
+    control = _control.FleetControl(fleet, printer.output)
     supervisor = Supervisor(
         fleet.strategy,
         fleet.max_restarts,
         fleet.max_seconds,
         shutdown=fleet.shutdown,
         shutdown_timeout=fleet.shutdown_timeout,
-        on_output=printer.output,
+        on_output=control.output,
         on_event=printer.event,
     )
     status = 0
@@ -198,17 +203,21 @@ async def run_fleet(fleet: Fleet, printer: Printer, duration: float | None) -> i
             printer.on_lost = running.cancel
             nursery.start_soon(_watch_signals, running, supervisor, printer)
             try:
-                async with supervisor:
+                async with supervisor, control.serve(supervisor, nursery):
                     printer.write(
                         _SYSTEM,
                         f"starting {len(fleet.processes)} processes from {fleet.path}",
                     )
                     for config in fleet.processes:
                         await supervisor.start(spec_for(config, dict(fleet.env)))
+                    control.ready()
                     if duration is None:
                         await trio.sleep_forever()
                     await trio.sleep(duration)
                     printer.write(_SYSTEM, f"stopping after {duration:g}s")
+            except _control.ControlError as exc:
+                _complain(f"trioproc: {exc}")
+                status = 1
             except RestartIntensityExceeded as exc:
                 _complain(f"trioproc: gave up: {exc}")
                 status = 1
@@ -313,12 +322,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-color", action="store_true", help="no colours, even on a terminal"
     )
+    _control.add_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``trioproc`` command; returns its exit status."""
     args = _parser().parse_args(argv)
+    if getattr(args, "control", None) is not None:
+        return int(args.control(args))
     try:
         path = _fleet_path(args.file)
         fleet = load(path, [Path(f) for f in args.env])
