@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
+
+import trioproc
 
 from .helpers import PY, alive
 from .test_cli import TRIOPROC, Running, trioproc_command, write
@@ -88,7 +91,10 @@ def fleet_run(tmp_path: Path) -> Iterator[Running]:
         yield run
     finally:
         if run.process.poll() is None:
+            # A clean stop, so that the run's coverage data is written.
             run.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                run.process.communicate(timeout=20)
         run.kill()
 
 
@@ -412,3 +418,136 @@ def test_run_under_systemd_notifies_ready_watchdog_and_stopping(
     finally:
         receiver.close()
         shutil.rmtree(directory)
+
+
+# --- in-process: the server's edges -------------------------------------------
+
+FLAKY = """\
+import os, sys, time
+if os.path.exists(sys.argv[1]):
+    sys.exit(1)  # its second life fails before it is ready
+open(sys.argv[1], "w").close()
+print("go", flush=True)
+time.sleep(60)
+"""
+
+
+def quiet(name: str, fd: int, line: bytes) -> None:
+    """Prints nothing."""
+
+
+async def ask(path: Path, *requests: dict[str, object]) -> list[dict[str, object]]:
+    """The client's replies to *requests* (it is synchronous: in a thread)."""
+    from trioproc import _control
+
+    def client() -> list[dict[str, object]]:
+        return list(_control._requests(path, list(requests), 20))
+
+    return await trio.to_thread.run_sync(client)
+
+
+async def test_the_server_edges_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process not started yet is pending; a failed restart is an error
+    reply; a late request and a client that does not read are dropped; lost
+    log lines are reported; a long directory path still works."""
+    from trioproc import _control, _fleet
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    flaky = write(deep / "flaky.py", FLAKY)
+    marker = deep / "marker"
+    path = write(
+        deep / "trioproc.toml",
+        f"[processes.flaky]\nargv = {json.dumps([PY, str(flaky), str(marker)])}\n"
+        "ready = 'go'\nrestart = 'temporary'\n"
+        "[processes.later]\ncmd = 'sleep 60'\n",
+    )
+    fleet = _fleet.load(path)
+    control = _control.FleetControl(fleet, quiet)
+    socket_file = _control.socket_path(path)
+    assert len(os.fsencode(socket_file)) > 107  # past sun_path: via /proc
+    monkeypatch.setattr(_control, "REQUEST_TIMEOUT", 0.3)
+    monkeypatch.setattr(_control, "SEND_TIMEOUT", 0.3)
+    monkeypatch.setattr(_control, "LOG_LINES", 2)
+    supervisor = trioproc.Supervisor(on_output=control.output)
+    async with (
+        trio.open_nursery() as nursery,
+        supervisor,
+        control.serve(supervisor, nursery),
+    ):
+        await supervisor.start(
+            trioproc.ChildSpec(
+                "flaky",
+                argv=[PY, str(flaky), str(marker)],
+                ready=trioproc.ready_on_output("go"),
+                restart="temporary",
+            )
+        )
+        (reply,) = await ask(socket_file, {"command": "status"})
+        states = {p["name"]: p["state"] for p in reply["processes"]}  # type: ignore[attr-defined]
+        assert states == {"flaky": "running", "later": "pending"}
+        (reply,) = await ask(socket_file, {"command": "restart", "name": "later"})
+        assert reply["error"] == "later has not been started yet"
+        (reply,) = await ask(socket_file, {"command": "logs", "lines": -1})
+        assert "whole number" in reply["error"]  # type: ignore[operator]
+        (reply,) = await ask(socket_file, {"command": "restart", "name": "flaky"})
+        assert "restart flaky failed" in reply["error"]  # type: ignore[operator]
+        # Lines lost to the ring buffer while a follower waits.
+        for i in range(5):
+            control.output("later", 1, b"line %d" % i)
+        directory = os.open(deep, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            address = f"/proc/self/fd/{directory}/.trioproc.sock"
+            late = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            with late:
+                await late.connect(address)
+                await late.send(b'{"command": "st')
+                data = await late.recv(65536)
+                assert b"no complete request within 0.3s" in data
+            follower = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            with follower:
+                await follower.connect(address)
+                request = {"command": "logs", "name": "later", "follow": True}
+                await follower.send(json.dumps(request).encode() + b"\n")
+                lines = b""
+                while lines.count(b"\n") < 2:
+                    lines += await follower.recv(65536)
+                for i in range(5, 10):
+                    control.output("later", 1, b"line %d" % i)
+                while b'"lost"' not in lines:
+                    lines += await follower.recv(65536)
+                assert b'{"lost": {"name": "later", "lines": 3}}' in lines
+            # One that never reads is dropped once its replies back up.
+            deaf = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            with deaf:
+                deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                await deaf.connect(address)
+                await deaf.send(b'{"command": "logs", "follow": true}\n')
+                for _ in range(2000):
+                    control.output("later", 1, b"x" * 4000)
+                    await trio.lowlevel.checkpoint()
+                # Not reading is the point: let its send timeout pass.
+                await trio.sleep(1)
+                with trio.fail_after(10):
+                    while await deaf.recv(1 << 20):
+                        pass  # what was sent before it was dropped, then EOF
+        finally:
+            os.close(directory)
+    assert not socket_file.exists()
+
+
+async def test_a_regular_file_in_the_way_is_refused(tmp_path: Path) -> None:
+    """A .trioproc.sock that is not a socket is left alone, with a clear error."""
+    from trioproc import _control, _fleet
+
+    path = fleet(tmp_path)
+    (tmp_path / ".trioproc.sock").write_text("mine")
+    control = _control.FleetControl(_fleet.load(path), quiet)
+    supervisor = trioproc.Supervisor(on_output=None)
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(_control.ControlError, match="is not a socket"):
+            async with supervisor, control.serve(supervisor, nursery):
+                pass  # pragma: no cover - never entered
+    assert (tmp_path / ".trioproc.sock").read_text() == "mine"
