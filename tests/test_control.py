@@ -230,7 +230,10 @@ def test_a_live_socket_is_refused_and_a_stale_one_replaced(
     assert "another trioproc run (pid" in second.stderr
     assert "started" not in second.stdout
     assert status(tmp_path)["ticker"]["state"] == "running"  # untouched
+    notify_socket = fleet_run.until(r"notifier +\| pid \d+ (\S+)").group(1)
     fleet_run.process.kill()  # SIGKILL: the socket stays behind, stale
+    # (So does the notify directory: nothing survives SIGKILL to remove it.)
+    shutil.rmtree(os.path.dirname(notify_socket))
     fleet_run.process.communicate()
     assert (tmp_path / ".trioproc.sock").exists()
     code, _, err = ctl(tmp_path, "status")
