@@ -47,6 +47,7 @@ from ._supervisor import (
     Supervisor as Supervisor,
     SupervisorEvent as SupervisorEvent,
     print_lines as print_lines,
+    ready_on_notify as ready_on_notify,
     ready_on_output as ready_on_output,
     ready_on_port as ready_on_port,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "UnexpectedEOF",
     "pipeline",
     "print_lines",
+    "ready_on_notify",
     "ready_on_output",
     "ready_on_port",
     "run",

@@ -48,7 +48,7 @@ from typing import TextIO, final
 import attrs
 import trio
 
-from . import __version__
+from . import __version__, _control
 from ._errors import ChildNotReady, RestartIntensityExceeded
 from ._export import EXPORTERS, ExportError, export
 from ._fleet import (
@@ -71,6 +71,7 @@ from ._supervisor import (
     ReadyCheck,
     Supervisor,
     SupervisorEvent,
+    ready_on_notify,
     ready_on_output,
     ready_on_port,
 )
@@ -233,6 +234,8 @@ def _ready(config: ProcessConfig) -> ReadyCheck | None:
     if config.ready is None:
         return None
     kind, value = config.ready
+    if kind == "notify":
+        return ready_on_notify()
     if kind == "port":
         assert isinstance(value, int)
         return ready_on_port(value)
@@ -252,6 +255,7 @@ def spec_for(
         restart=config.restart,
         ready=_ready(config),
         ready_timeout=config.ready_timeout,
+        watchdog=config.watchdog,
         kill_after=config.kill_after,
         backoff=config.backoff,
         env=process_env(instance, fleet, os.environ if base is None else base),
@@ -287,13 +291,14 @@ async def run_fleet(
     gives up."""
     if instances is None:
         instances = expand(fleet)
+    control = _control.FleetControl(fleet, printer.output)
     supervisor = Supervisor(
         fleet.strategy,
         fleet.max_restarts,
         fleet.max_seconds,
         shutdown=fleet.shutdown,
         shutdown_timeout=fleet.shutdown_timeout,
-        on_output=printer.output,
+        on_output=control.output,
         on_event=printer.event,
     )
     status = 0
@@ -305,7 +310,7 @@ async def run_fleet(
             printer.on_lost = running.cancel
             nursery.start_soon(_watch_signals, running, supervisor, printer)
             try:
-                async with supervisor:
+                async with supervisor, control.serve(supervisor, nursery):
                     count = len(instances)
                     printer.write(
                         _SYSTEM,
@@ -321,10 +326,14 @@ async def run_fleet(
                             await supervisor.start(spec_for(instance, fleet))
                         except OSError as exc:
                             raise _StartFailed(f"{instance.name}: {exc}") from exc
+                    control.ready()
                     if duration is None:
                         await trio.sleep_forever()
                     await trio.sleep(duration)
                     printer.write(_SYSTEM, f"stopping after {duration:g}s")
+            except _control.ControlError as exc:
+                _complain(f"trioproc: {exc}")
+                status = 1
             except RestartIntensityExceeded as exc:
                 _complain(f"trioproc: gave up: {exc}")
                 status = 1
@@ -690,6 +699,7 @@ def _parser() -> argparse.ArgumentParser:
         "-e files), as honcho run does; its exit status is trioproc's.",
     )
     execute.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    _control.add_commands(commands)
     return parser
 
 
@@ -698,6 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     args.extra = extra
+    if getattr(args, "control", None) is not None:
+        return int(args.control(args))
     try:
         if args.command == "exec":
             return _exec(args)

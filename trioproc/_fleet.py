@@ -17,8 +17,10 @@ Formats:
 * TOML: top-level ``strategy``, ``max_restarts``, ``max_seconds``,
   ``shutdown``, ``shutdown_timeout``; one ``[processes.NAME]`` table per
   process with ``cmd`` (a shell command) or ``argv`` (a list), and optionally
-  ``restart``, ``ready`` (an output pattern, a port number, or a table with
-  ``output`` or ``port``), ``ready_timeout``, ``kill_after``, ``env``,
+  ``restart``, ``ready`` (an output pattern, a port number, ``"notify"``
+  for systemd's ``sd_notify`` ``READY=1``, or a table with ``output`` or
+  ``port``), ``ready_timeout``, ``watchdog`` (seconds; ``WATCHDOG=1``
+  due), ``kill_after``, ``env``,
   ``cwd`` (relative to the file), ``depends_on`` and ``backoff`` (a table of
   `trioproc.Backoff`'s fields).
 
@@ -97,6 +99,7 @@ _PROCESS_KEYS: Final = {
     "restart",
     "ready",
     "ready_timeout",
+    "watchdog",
     "kill_after",
     "cgroup",
     "env",
@@ -177,8 +180,14 @@ class ProcessConfig:
     argv: tuple[str, ...]
     line: int | None = None
     restart: RestartType = "permanent"
-    ready: tuple[Literal["output"], str] | tuple[Literal["port"], int] | None = None
+    ready: (
+        tuple[Literal["output"], str]
+        | tuple[Literal["port"], int]
+        | tuple[Literal["notify"], None]
+        | None
+    ) = None
     ready_timeout: float = 10.0
+    watchdog: float | None = None
     kill_after: float = 5.0
     env: Mapping[str, str] = attrs.field(factory=dict)
     cwd: str | None = None
@@ -546,6 +555,16 @@ def _process(
             problems.append(
                 Problem(at("cgroup"), f"processes.{name}.cgroup must be true or false")
             )
+    if "watchdog" in entry:
+        value = _number(
+            entry["watchdog"],
+            "seconds",
+            f"processes.{name}.watchdog",
+            at("watchdog"),
+            problems,
+        )
+        # 0 turns it off, as WatchdogSec=0 does.
+        fields["watchdog"] = value or None
     if "ready" in entry:
         fields["ready"] = _ready(
             entry["ready"], f"processes.{name}.ready", at("ready"), problems
@@ -600,6 +619,8 @@ def _process(
 
 
 def _ready(value: object, what: str, line: int | None, problems: list[Problem]) -> Any:
+    if value == "notify":  # an output pattern "notify" is {output = "notify"}
+        return ("notify", None)
     if isinstance(value, dict) and len(value) == 1:
         ((kind, value),) = value.items()
     else:
@@ -626,7 +647,7 @@ def _ready(value: object, what: str, line: int | None, problems: list[Problem]) 
         Problem(
             line,
             f"{what} must be an output pattern (a string), a port (1-65535), "
-            f"or a table {{output = ...}} / {{port = ...}}; not {value!r}",
+            f"'notify', or a table {{output = ...}} / {{port = ...}}; not {value!r}",
         )
     )
     return None

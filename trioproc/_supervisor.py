@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import math
 import os
 import re
 import signal
@@ -39,8 +40,10 @@ from ._errors import (
     ProcessExitedAlready,
     RestartIntensityExceeded,
 )
+from ._notify import Notification, NotifySocket
 from ._options import SpawnOptions, StrOrBytesPath
 from ._os._cgroup import unavailable
+from ._os._launch import find_program
 from ._policy import (
     RESTART_TYPES,
     STRATEGIES,
@@ -70,6 +73,7 @@ __all__ = [
     "Supervisor",
     "SupervisorEvent",
     "print_lines",
+    "ready_on_notify",
     "ready_on_output",
     "ready_on_port",
 ]
@@ -90,6 +94,18 @@ _RECENT_LINES: Final = 256
 _LEFTOVER_GRACE: Final = 0.5
 _told_no_cgroup = False
 _LEVELS: Final = {"exited": logging.WARNING, "gave_up": logging.ERROR}
+# STATUS= text beyond this is cut: status replies stay bounded.
+_MAX_STATUS: Final = 512
+# Sets WATCHDOG_PID to the program's own pid, which is known only in the
+# child: exec keeps the pid, and os.execv keeps argv[0] exactly. Python
+# ignores SIGPIPE and SIGXFSZ, and that would survive exec: reset them.
+_WATCHDOG_PID_WRAPPER: Final = (
+    "import os, signal, sys\n"
+    "for s in (signal.SIGPIPE, signal.SIGXFSZ):\n"
+    "    signal.signal(s, signal.SIG_DFL)\n"
+    "os.environ['WATCHDOG_PID'] = str(os.getpid())\n"
+    "os.execv(sys.argv[1], sys.argv[2:])\n"
+)
 
 
 def print_lines(name: str, fd: int, line: bytes) -> None:
@@ -134,6 +150,34 @@ def ready_on_port(
 
 
 @final
+@attrs.frozen
+class _NotifyReady:
+    """The ready check `ready_on_notify` returns: the supervisor gives a
+    child with this check a notify socket."""
+
+    async def __call__(self, child: SupervisedChild) -> None:
+        await child._notified_ready.wait()
+
+    def __repr__(self) -> str:
+        return "ready_on_notify()"
+
+
+def ready_on_notify() -> ReadyCheck:
+    """Ready once the child sends ``READY=1`` by systemd's ``sd_notify``
+    protocol, as a ``Type=notify`` service does.
+
+    The child gets ``NOTIFY_SOCKET``: an ``AF_UNIX`` datagram socket of this
+    life alone, in a private temporary directory. Only messages whose sender
+    (as the kernel reports it) is the child, or a process in the child's
+    process group, count -- so ``sd_notify()``, ``systemd-notify --ready``
+    run from the child's shell script, and any helper it starts can report
+    for it, and no other child can. ``STATUS=`` text is kept as
+    `SupervisedChild.status`. Works with process children only.
+    """
+    return _NotifyReady()
+
+
+@final
 @attrs.frozen(kw_only=True)
 class ChildSpec:
     """What to supervise, and how.
@@ -153,6 +197,11 @@ class ChildSpec:
         check(child)``); ``None``: running is ready.
       ready_timeout: seconds the check may take; then the child is stopped
         and counts as failed.
+      watchdog: seconds within which the child must send ``WATCHDOG=1``
+        (``sd_notify``) once it is ready, and again after each one, else it
+        is stopped and restarted as a failure -- systemd's ``WatchdogSec=``.
+        The child gets ``NOTIFY_SOCKET``, ``WATCHDOG_USEC`` and
+        ``WATCHDOG_PID`` (its own pid); ``None``: no watchdog.
       kill_after: seconds between SIGTERM and SIGKILL when stopping it.
       backoff: the waits between its restarts (`Backoff`).
       cgroup: ``True``: the child's tree is held in a cgroup of its own, as
@@ -172,6 +221,7 @@ class ChildSpec:
     restart: RestartType = "permanent"
     ready: ReadyCheck | None = None
     ready_timeout: float = 10.0
+    watchdog: float | None = None
     kill_after: float = 5.0
     backoff: Backoff = attrs.field(factory=Backoff)
     env: Mapping[str, str] | None = None
@@ -200,8 +250,21 @@ class ChildSpec:
         if not isinstance(self.backoff, Backoff):
             raise TypeError(f"backoff must be a trioproc.Backoff, not {self.backoff!r}")
         check_seconds("ready_timeout", self.ready_timeout)
+        if self.watchdog is not None and not check_seconds("watchdog", self.watchdog):
+            raise ValueError("watchdog must be more than 0 seconds, or None")
+        if self.task is not None and (self.watchdog is not None or self.notifies):
+            raise TypeError(
+                f"ChildSpec {self.name!r}: ready_on_notify() and watchdog= need "
+                "a process child (argv=)"
+            )
         if self.argv is not None:
             self.spawn_options()  # bad spawn() arguments fail here, not later
+
+    @property
+    def notifies(self) -> bool:
+        """Whether the child gets a notify socket (`ready_on_notify`, or a
+        watchdog)."""
+        return isinstance(self.ready, _NotifyReady) or self.watchdog is not None
 
     def spawn_options(self) -> SpawnOptions:
         """The checked ``spawn()`` arguments of a process child."""
@@ -276,6 +339,8 @@ class SupervisedChild:
       spec: its `ChildSpec`.
       restarts: how many times it was restarted.
       returncode: how its last life ended (``None`` before the first end).
+      status: the latest ``STATUS=`` text its current life sent by
+        ``sd_notify`` (`ready_on_notify`, ``watchdog``), else ``None``.
     """
 
     def __init__(self, spec: ChildSpec) -> None:
@@ -283,7 +348,18 @@ class SupervisedChild:
         self.spec = spec
         self.restarts = 0
         self.returncode: int | None = None
+        self.status: str | None = None
         self._transport: ProcessTransport | None = None
+        # trio.current_time() when the current life started.
+        self._since: float | None = None
+        # This life's READY=1 (ready_on_notify) and watchdog state.
+        self._notified_ready = trio.Event()
+        self._became_ready = trio.Event()
+        self._pinged = trio.Event()
+        self._last_ping = 0.0
+        self._watchdog_seconds: float | None = None
+        self._watchdog_expired = False
+        self._foreign_warned = False
         self._running = False
         self._ready = False
         self._stopping = False
@@ -323,6 +399,13 @@ class SupervisedChild:
     def ready(self) -> bool:
         """Whether its current life passed its ready check."""
         return self._ready
+
+    @property
+    def uptime(self) -> float | None:
+        """Seconds since its current life started, or ``None`` when down."""
+        if not self._running or self._since is None:
+            return None
+        return trio.current_time() - self._since
 
     @property
     def transport(self) -> ProcessTransport | None:
@@ -437,6 +520,90 @@ async def _sweep(
         return
     # What is left in the child's process group is stopped as the child
     # would have been; once the group is gone the block closes the pipes.
+    await transport.stop()
+
+
+def _notify_plan(
+    spec: ChildSpec, notifications: NotifySocket | None
+) -> tuple[Sequence[StrOrBytesPath], StrOrBytesPath | None, Mapping[str, str] | None]:
+    """The argv, executable and env to spawn *spec*'s child with: as given,
+    or with the notify socket and watchdog in its environment.
+
+    With a watchdog the program is started through a small Python step that
+    sets ``WATCHDOG_PID`` to the program's own pid; the program is looked up
+    here first, so that a missing one still raises ``FileNotFoundError``.
+    """
+    assert spec.argv is not None
+    if notifications is None:
+        return spec.argv, spec.executable, spec.env
+    env = dict(os.environ if spec.env is None else spec.env)
+    for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        env.pop(key, None)
+    env["NOTIFY_SOCKET"] = notifications.path
+    if spec.watchdog is None:
+        return spec.argv, spec.executable, env
+    env["WATCHDOG_USEC"] = str(round(spec.watchdog * 1e6))
+    options = spec.spawn_options()
+    program = find_program(options.program, options.search_path)
+    wrapper: list[StrOrBytesPath] = [sys.executable, "-I", "-S", "-c"]
+    return [*wrapper, _WATCHDOG_PID_WRAPPER, program, *options.argv], None, env
+
+
+async def _receive(
+    child: SupervisedChild, transport: ProcessTransport, sock: NotifySocket
+) -> None:
+    """Read *child*'s notifications for the length of its life."""
+    pid = transport.pid
+    while True:
+        message = await sock.receive()
+        if pid is None or not _from(child, pid, message):
+            if not child._foreign_warned:
+                child._foreign_warned = True
+                logger.warning(
+                    "%s: ignored a notification from pid %s, which is not "
+                    "in its process group",
+                    child.name,
+                    message.pid,
+                )
+            continue
+        fields = message.fields
+        if "STATUS" in fields:
+            child.status = fields["STATUS"][:_MAX_STATUS]
+        if fields.get("READY") == "1":
+            child._notified_ready.set()
+        usec = fields.get("WATCHDOG_USEC", "")
+        if usec.isdigit() and int(usec) > 0:
+            child._watchdog_seconds = int(usec) / 1e6
+            child._last_ping = trio.current_time()
+        if fields.get("WATCHDOG") == "1":
+            child._last_ping = trio.current_time()
+        elif fields.get("WATCHDOG") == "trigger":
+            child._last_ping = -math.inf
+        child._pinged.set()
+        child._pinged = trio.Event()
+
+
+def _from(child: SupervisedChild, pid: int, message: Notification) -> bool:
+    """Whether *message* came from *child* (pid *pid*) or its process group."""
+    if message.pid is None:
+        return False
+    if message.pid == pid:
+        return True
+    return child.spec.new_session and message.pgid == pid
+
+
+async def _watchdog(child: SupervisedChild, transport: ProcessTransport) -> None:
+    """Stop *child* once it is ready and then misses its watchdog deadline."""
+    await child._became_ready.wait()
+    while True:
+        seconds = child._watchdog_seconds
+        assert seconds is not None
+        with trio.move_on_at(child._last_ping + seconds):
+            await child._pinged.wait()  # a new deadline: compute it again
+            continue
+        break
+    child._watchdog_expired = True
+    logger.warning("%s: no WATCHDOG=1 within %gs: stopping it", child.name, seconds)
     await transport.stop()
 
 
@@ -761,6 +928,8 @@ class Supervisor:
                     )
             return
         child._ready = True
+        child._last_ping = trio.current_time()  # the watchdog counts from here
+        child._became_ready.set()
         self._emit("ready", child)
 
     async def _until_ready(self, child: SupervisedChild) -> None:
@@ -817,6 +986,11 @@ class Supervisor:
         child._transport = None
         child._recent.clear()
         child._stopping = child._ready = False
+        child.status = None
+        child._notified_ready = trio.Event()
+        child._became_ready = trio.Event()
+        child._watchdog_seconds = spec.watchdog
+        child._watchdog_expired = child._foreign_warned = False
         child._scope = scope = trio.CancelScope()
         returncode: int | None = None
         error: BaseException | None = None
@@ -826,12 +1000,14 @@ class Supervisor:
                 if spec.argv is not None:
                     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
                     lines = _Lines(child, self._on_output)
+                    notifications = NotifySocket() if spec.notifies else None
                     try:
+                        argv, executable, env = _notify_plan(spec, notifications)
                         block = spawn(
-                            spec.argv,
+                            argv,
                             lines,
-                            executable=spec.executable,
-                            env=spec.env,
+                            executable=executable,
+                            env=env,
                             cwd=spec.cwd,
                             child_fds={0: null, 1: "r", 2: "r"},
                             uid=spec.uid,
@@ -847,11 +1023,26 @@ class Supervisor:
                             child._last_pid = transport.pid
                             started = self._running(child)
                             task_status.started()
-                            await transport.wait()
+                            async with trio.open_nursery() as helpers:
+                                if notifications is not None:
+                                    helpers.start_soon(
+                                        _receive, child, transport, notifications
+                                    )
+                                if spec.watchdog is not None:
+                                    helpers.start_soon(_watchdog, child, transport)
+                                await transport.wait()
+                                helpers.cancel_scope.cancel()
                             await _sweep(child, transport, lines)
+                            if child._watchdog_expired:
+                                error = TimeoutError(
+                                    "no WATCHDOG=1 within "
+                                    f"{child._watchdog_seconds:g}s (watchdog)"
+                                )
                     finally:
                         if null >= 0:
                             os.close(null)
+                        if notifications is not None:
+                            notifications.close()
                 else:
                     assert spec.task is not None
                     try:
@@ -894,12 +1085,13 @@ class Supervisor:
         if child.name not in self._policy.order or self._closing:
             await trio.lowlevel.checkpoint()
             return
-        failed = returncode != 0
+        failed = returncode != 0 or child._watchdog_expired
         decision = self._policy.exited(child.name, trio.current_time(), failed=failed)
         await self._act(child, decision)
 
     def _running(self, child: SupervisedChild) -> bool:
         child._running = True
+        child._since = trio.current_time()
         self._policy.started(child.name, trio.current_time())
         self._emit("started", child)
         return True
