@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/trioproc run examples/trioproc.toml --for 8
+	$(BIN)/trioproc run examples/trioproc.toml --for 8 & \
+	sleep 4; $(BIN)/trioproc ctl -f examples/trioproc.toml status; wait
 
 test: lint typecheck pytest
 

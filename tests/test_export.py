@@ -98,7 +98,7 @@ def fleet(tmp_path: Path) -> Path:
         f"[processes.db]\nargv = {json.dumps(argv)}\nkill_after = 2.5\n"
         f"env = {{ WEIRD = {json.dumps(WEIRD)} }}\nbackoff = {{ initial = 0.25 }}\n\n"
         "[processes.web]\ncmd = 'echo web $PORT'\ndepends_on = ['db']\n"
-        "restart = 'transient'\n\n"
+        "restart = 'transient'\nready = 'notify'\nwatchdog = 10\n\n"
         "[processes.once]\ncmd = 'true'\nrestart = 'temporary'\nkill_after = 0\n",
     )
 
@@ -108,7 +108,8 @@ def test_systemd_units_verify_and_say_what_the_fleet_says(
 ) -> None:
     """A .target wanting one .service per instance; each with Restart= from
     its restart type, RestartSec= from its backoff, TimeoutStopSec= from
-    kill_after, KillMode=control-group, its environment (.env, env, PORT)
+    kill_after, Type=notify and WatchdogSec= from ready = "notify" and
+    watchdog, KillMode=control-group, its environment (.env, env, PORT)
     quoted so that systemd reads back the exact values, its directory, and
     Wants=/After= its dependencies. systemd-analyze verify accepts them
     without a warning."""
@@ -166,6 +167,8 @@ def test_systemd_units_verify_and_say_what_the_fleet_says(
         web = unit(out / f"shop-web-{number}.service")
         assert web["Wants"] == web["After"] == ["shop-db.service"]
         assert web["Restart"] == ["on-failure"]
+        assert web["Type"] == ["notify"]  # ready = "notify"
+        assert web["WatchdogSec"] == ["10"]
         env = environment(web)
         assert env["PORT"] == str(8100 + number - 1)
         assert env["TRIOPROC_PROCESS_NAME"] == f"web.{number}"

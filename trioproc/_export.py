@@ -138,14 +138,16 @@ def _timespan(seconds: float, *, zero_means_forever: bool = False) -> str:
 def _service_type_lines(config: ProcessConfig) -> list[str]:
     """``Type=`` (and ``WatchdogSec=``) for *config*.
 
-    THE PLACE for ``Type=notify`` (a process with ``ready = "notify"``,
-    which tells systemd itself through ``$NOTIFY_SOCKET``) and
-    ``WatchdogSec=`` (from ``watchdog``): those TOML keys come with the
-    systemd-notify work, in its own branch; until they do, every service is
-    ``Type=simple`` (started is as ready as systemd can tell).
+    A process with ``ready = "notify"`` tells systemd itself through
+    ``$NOTIFY_SOCKET`` (``Type=notify``); others are ``Type=simple``, where
+    started is as ready as systemd can tell. ``watchdog`` becomes
+    ``WatchdogSec=``.
     """
-    del config  # used once the notify keys exist
-    return ["Type=simple"]
+    notify = config.ready is not None and config.ready[0] == "notify"
+    lines = ["Type=notify" if notify else "Type=simple"]
+    if config.watchdog is not None:
+        lines.append(f"WatchdogSec={config.watchdog:g}")
+    return lines
 
 
 _RESTART: Final = {
