@@ -164,12 +164,17 @@ def _ready(config: ProcessConfig) -> ReadyCheck | None:
 
 def spec_for(config: ProcessConfig, fleet_env: dict[str, str]) -> ChildSpec:
     """The supervisor's ChildSpec for one configured process."""
-    env = {
+    env: dict[str, str] | None = {
         **os.environ,
         **fleet_env,
         **config.env,
         "TRIOPROC_PROCESS_NAME": config.name,
     }
+    if config.host is not None:
+        # Never the local environment: the remote login's own, or exactly
+        # what the file gives.
+        given = {**fleet_env, **config.env}
+        env = {**given, "TRIOPROC_PROCESS_NAME": config.name} if given else None
     return ChildSpec(
         config.name,
         argv=list(config.argv),
@@ -181,6 +186,8 @@ def spec_for(config: ProcessConfig, fleet_env: dict[str, str]) -> ChildSpec:
         env=env,
         cwd=config.cwd,
         cgroup=config.cgroup,
+        host=config.host,
+        ssh_options=config.ssh_options,
     )
 
 
@@ -265,7 +272,7 @@ async def _watch_signals(
                 continue
             printer.write(_SYSTEM, f"{name} again: killing every process now")
             for child in supervisor.children:
-                if child.running and child.pid is not None:
+                if child.running and child.pid is not None and not child.spec.host:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(child.pid, signal.SIGKILL)
 

@@ -21,6 +21,7 @@ import attrs
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
+    from ._ssh import RemoteOptions
 
 __all__ = ["DEFAULT_CHILD_FDS", "ChildFDs", "SpawnOptions", "StrOrBytesPath"]
 
@@ -72,6 +73,8 @@ class SpawnOptions:
     kill_after: float
     high_water: int
     low_water: int
+    #: ``host=`` and ``ssh_options=``, checked (`trioproc._ssh.check_remote`).
+    remote: RemoteOptions | None = None
 
     @property
     def program(self) -> bytes:
