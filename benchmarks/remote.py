@@ -23,9 +23,8 @@ from pathlib import Path
 import trio
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from tests.sshd import TestSSHD  # noqa: E402 - after the path is set
-
-import trioproc  # noqa: E402
+import trioproc
+from tests.sshd import TestSSHD
 
 HOST = "127.0.0.1"
 

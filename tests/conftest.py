@@ -46,10 +46,13 @@ def _nothing_left_behind() -> Iterator[None]:
 
 
 def our_cgroups() -> set[str]:
-    """The cgroups trioproc made in this process's cgroup-v2 cgroup."""
+    """The cgroups trioproc made, from this process, in its cgroup-v2 cgroup
+    (other test runs on the machine may share that cgroup: their names hold
+    their own pid)."""
+    prefix = f"trioproc-{os.getpid()}-"
     try:
         home = _cgroup.own_cgroup()
-        return {p.name for p in home.iterdir() if p.name.startswith("trioproc-")}
+        return {p.name for p in home.iterdir() if p.name.startswith(prefix)}
     except OSError:  # no cgroup v2 here
         return set()
 

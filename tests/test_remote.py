@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 
@@ -335,12 +336,15 @@ async def test_cancelling_while_connecting_leaves_nothing(
 ) -> None:
     """A cancellation while ssh connects leaves no local process, fd or file;
     a remote wrapper that had started ends its program itself."""
-    for delay in (0.0, 0.05, 0.15, 0.3):
+    entered = 0
+    for delay in (0.0, 0.02, 0.05, 0.1, 0.15, 0.2):
         with trio.move_on_after(delay):
             async with trioproc.spawn(
                 ["sleep", "100"], host=HOST, ssh_options=opts, env=marked_env(mark)
             ):
-                pytest.fail("entered")  # pragma: no cover
+                entered += 1  # connected in time: then the block ends it
+                await trio.sleep_forever()
+    assert entered < 6  # some cancellations came while connecting
     assert await wait_no_marked(mark, 8) == []
 
 
@@ -476,3 +480,102 @@ def test_toml_host_and_ssh_options(tmp_path: Path) -> None:
     options = spec.spawn_options()
     assert options.remote is not None
     assert options.remote.host == "u@example"
+
+
+async def test_without_the_control_session_the_wrapper_ends_the_tree(
+    opts: list[str], mark: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When the stop sequence cannot reach the host (its control socket is
+    gone), the block ends the local ssh and the remote wrapper, seeing its
+    connection lost, ends the program's tree; a signal that cannot be
+    delivered is logged."""
+    async with trioproc.spawn(
+        ["sleep", "100"], host=HOST, ssh_options=opts, env=marked_env(mark)
+    ) as transport:
+        session = transport._child.remote
+        assert session is not None
+        # No master, and ssh's fallback to a new connection is refused.
+        os.unlink(session._control)
+        ssh_args = ("-o", "Port=1", *session.remote.ssh_args)
+        session.remote = attrs.evolve(session.remote, ssh_args=ssh_args)
+        transport.signalProcess("USR2")
+        with trio.move_on_after(10):
+            while "did not reach" not in caplog.text:  # noqa: ASYNC110 - a log
+                await trio.sleep(0.02)
+        assert "signal USR2 did not reach" in caplog.text
+        await transport.stop(kill_after=0.2)
+    assert "could not stop the remote child" in caplog.text
+    assert await wait_no_marked(mark, 5) == []
+
+
+def test_ssh_messages_are_classified() -> None:
+    """What ssh prints when it fails becomes the matching error, naming the
+    host and quoting ssh."""
+    from trioproc._ssh import classify
+
+    cases = {
+        "Host key verification failed.": trioproc.HostKeyError,
+        "u@h: Permission denied (publickey).": trioproc.AuthenticationError,
+        "ssh: connect to host h port 22: Connection refused": (
+            trioproc.HostUnreachableError
+        ),
+        "ssh: Could not resolve hostname h: Name or service not known": (
+            trioproc.HostUnreachableError
+        ),
+        "ssh: connect to host h port 22: Connection timed out": (
+            trioproc.HostUnreachableError
+        ),
+        "ssh: connect to host h port 22: No route to host": (
+            trioproc.HostUnreachableError
+        ),
+    }
+    for said, kind in cases.items():
+        error = classify("h", said, 255)
+        assert type(error) is kind
+        assert str(error).startswith("h: ")
+        assert said.strip(".") in error.detail
+    other = classify("h", "kex_exchange_identification: read: reset\n", 255)
+    assert type(other) is trioproc.RemoteError
+    assert "status 255" in str(other)
+    assert "ssh ended before" in str(classify("h", "", None))
+
+
+def test_host_names_and_more_refusals() -> None:
+    """The host part of a destination (for ready_on_port), and the rest of
+    what a remote child refuses at the call."""
+    from trioproc._ssh import host_name
+
+    assert host_name("u@h.example") == "h.example"
+    assert host_name("h") == "h"
+    assert host_name("ssh://u@h:2222") == "h"
+    assert host_name("u@[::1]") == "::1"
+    with pytest.raises(TypeError, match="Key=Value"):
+        trioproc.spawn(["true"], host=HOST, ssh_options=[1])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="ssh_config"):
+        trioproc.spawn(["true"], host=HOST, ssh_options=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fd 1 or fd 2"):
+        trioproc.spawn(["true"], host=HOST, child_fds={0: "w", 1: 1, 2: 2})
+    with pytest.raises(ValueError, match="'='"):
+        trioproc.spawn(["a=b"], host=HOST, env={})
+    with pytest.raises(ValueError, match="cgroup"):
+        trioproc.spawn(["true"], host=HOST, cgroup=True)
+
+
+async def test_status_translation_and_a_full_signal_queue(opts: list[str]) -> None:
+    """A remote exit of 128 + N reads as signal N; ssh's 255 after the stop
+    sequence's SIGKILL reads as SIGKILL; too many queued signals are refused."""
+    from trioproc._ssh import _SIGNAL_QUEUE, RemoteSession
+
+    session = RemoteSession.open(
+        trioproc.spawn(["true"], host=HOST, ssh_options=opts)._options
+    )
+    session.close()
+    assert session.translate(143 << 8) == signal.SIGTERM
+    assert session.translate(3 << 8) == 3 << 8
+    assert session.translate(255 << 8) == 255 << 8
+    session._stopped = True
+    assert session.translate(255 << 8) == signal.SIGKILL
+    for _ in range(_SIGNAL_QUEUE):
+        session.signal(signal.SIGUSR1)
+    with pytest.raises(trio.BusyResourceError, match="waiting"):
+        session.signal(signal.SIGUSR1)
