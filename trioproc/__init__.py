@@ -31,6 +31,12 @@ from ._policy import Backoff as Backoff
 from ._protocol import ProcessProtocol as ProcessProtocol
 from ._run import run as run
 from ._spawn import Spawn as Spawn, spawn as spawn
+from ._ssh import (
+    AuthenticationError as AuthenticationError,
+    HostKeyError as HostKeyError,
+    HostUnreachableError as HostUnreachableError,
+    RemoteError as RemoteError,
+)
 from ._statistics import (
     FDStatistics as FDStatistics,
     TransportStatistics as TransportStatistics,
@@ -56,12 +62,15 @@ from ._transport import ProcessTransport as ProcessTransport
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AuthenticationError",
     "Backoff",
     "CgroupUnavailableError",
     "ChildNotReady",
     "ChildSpec",
     "ChildUnkillable",
     "FDStatistics",
+    "HostKeyError",
+    "HostUnreachableError",
     "IProcessProtocol",
     "IProcessTransport",
     "IProducer",
@@ -76,6 +85,7 @@ __all__ = [
     "ProcessProtocol",
     "ProcessTerminated",
     "ProcessTransport",
+    "RemoteError",
     "RestartIntensityExceeded",
     "Spawn",
     "StdinStream",

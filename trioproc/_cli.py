@@ -249,6 +249,14 @@ def spec_for(
     """The supervisor's ChildSpec for one instance of a configured process,
     with its environment on top of *base* (default: ``os.environ``)."""
     config = instance.config
+    env: Mapping[str, str] | None = process_env(
+        instance, fleet, os.environ if base is None else base
+    )
+    if config.host is not None:
+        # Never the local environment: the remote login's own, or exactly
+        # what the file gives.
+        given = {**fleet.env, **config.env}
+        env = {**given, "TRIOPROC_PROCESS_NAME": instance.name} if given else None
     return ChildSpec(
         instance.name,
         argv=list(config.argv),
@@ -258,9 +266,11 @@ def spec_for(
         watchdog=config.watchdog,
         kill_after=config.kill_after,
         backoff=config.backoff,
-        env=process_env(instance, fleet, os.environ if base is None else base),
+        env=env,
         cwd=config.cwd,
         cgroup=config.cgroup,
+        host=config.host,
+        ssh_options=config.ssh_options,
     )
 
 
@@ -383,7 +393,7 @@ async def _watch_signals(
                 continue
             printer.write(_SYSTEM, f"{name} again: killing every process now")
             for child in supervisor.children:
-                if child.running and child.pid is not None:
+                if child.running and child.pid is not None and not child.spec.host:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(child.pid, signal.SIGKILL)
 

@@ -106,6 +106,8 @@ _PROCESS_KEYS: Final = {
     "cwd",
     "depends_on",
     "backoff",
+    "host",
+    "ssh_options",
 }
 _BACKOFF_KEYS: Final = {"initial", "factor", "cap", "jitter", "reset_after"}
 DEFAULT_FILES: Final = ("trioproc.toml", "Procfile")
@@ -196,6 +198,10 @@ class ProcessConfig:
     #: ``True``: the process must run in a cgroup of its own; ``False``:
     #: never; ``None``: wherever one can be made.
     cgroup: bool | None = None
+    #: The host it runs on through ssh (``None``: this one), and its
+    #: ``ssh -o`` options; its cwd is then the remote one, as written.
+    host: str | None = None
+    ssh_options: tuple[str, ...] | None = None
 
 
 @final
@@ -581,7 +587,28 @@ def _process(
             fields["env"] = {
                 k: v if isinstance(v, str) else str(v) for k, v in env.items()
             }
-    if "cwd" in entry:
+    if "host" in entry:
+        if isinstance(entry["host"], str) and entry["host"]:
+            fields["host"] = entry["host"]
+            fields["cwd"] = (
+                entry.get("cwd") if isinstance(entry.get("cwd"), str) else None
+            )
+        else:
+            problems.append(
+                Problem(at("host"), f"processes.{name}.host must be a string")
+            )
+    if "ssh_options" in entry:
+        value = entry["ssh_options"]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            fields["ssh_options"] = tuple(value)
+        else:
+            problems.append(
+                Problem(
+                    at("ssh_options"),
+                    f"processes.{name}.ssh_options must be a list of strings",
+                )
+            )
+    if "cwd" in entry and "host" not in fields:
         if not isinstance(entry["cwd"], str):
             problems.append(
                 Problem(at("cwd"), f"processes.{name}.cwd must be a string")

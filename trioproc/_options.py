@@ -25,6 +25,7 @@ import attrs
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
+    from ._ssh import RemoteOptions
 
 __all__ = [
     "DEFAULT_CHILD_FDS",
@@ -121,6 +122,8 @@ class SpawnOptions:
     #: child fd -> the child fd whose pipe it shares (``stderr=STDOUT``
     #: with stdout a pipe: the child writes both into one pipe, in order).
     shared: Mapping[int, int] = attrs.field(factory=dict)
+    #: ``host=`` and ``ssh_options=``, checked (`trioproc._ssh.check_remote`).
+    remote: RemoteOptions | None = None
 
     @property
     def program(self) -> bytes:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, final
 
+import attrs
 import trio
 
 from ._options import (
@@ -19,6 +20,7 @@ from ._options import (
     check_protocol,
 )
 from ._os._linux import LINUX
+from ._ssh import RemoteSession, check_remote
 from ._streams import StreamProtocol
 from ._transport import ProcessTransport
 
@@ -54,6 +56,8 @@ def spawn(
     stdin: Redirect | NotGiven = NOT_GIVEN,
     stdout: Redirect | NotGiven = NOT_GIVEN,
     stderr: Redirect | NotGiven = NOT_GIVEN,
+    host: str | None = None,
+    ssh_options: Sequence[str] | StrOrBytesPath | None = None,
 ) -> Spawn:
     """Run a child process for the duration of an ``async with`` block.
 
@@ -129,6 +133,14 @@ def spawn(
       high_water, low_water: bytes queued for the child's stdin at which a
         streaming producer is paused, and below which it is resumed;
         ``stdin.send_all`` waits while the queue is at ``high_water``.
+      host: run the child on this host through the system's ``ssh``
+        (``"user@host"``, an alias of the ssh configuration): *argv*, *env*
+        (``None``: the remote login's environment; a mapping: exactly that)
+        and *cwd* are the remote program's; signals, ``pid`` and the stop
+        sequence are the remote program's too. See the README's "Remote
+        children" for the guarantees and their limits.
+      ssh_options: with *host*: a list of ``"Key=Value"`` options, as ``ssh
+        -o`` takes them, or the path of an ssh_config file (``ssh -F``).
 
     Raises:
       TypeError, ValueError: at this call, for a bad argument.
@@ -138,6 +150,10 @@ def spawn(
         closed since this call.
       CgroupUnavailableError: on entering with *cgroup*, when no cgroup-v2
         cgroup can be made and entered; its message names what is missing.
+      RemoteError: on entering with *host*, when ssh cannot connect
+        (`HostUnreachableError`), log in (`AuthenticationError`) or trust the
+        host's key (`HostKeyError`); a remote program or cwd that cannot be
+        used raises `FileNotFoundError` & co., naming the host.
 
     Errors: an exception from the body, or from a single protocol callback,
     leaves the block as itself, so ``except SomeError`` works; cancellations
@@ -165,6 +181,13 @@ def spawn(
         stdout=stdout,
         stderr=stderr,
     )
+    if host is not None:
+        remote = check_remote(
+            host, ssh_options, options, child_fds_given=child_fds is not None
+        )
+        options = attrs.evolve(options, remote=remote)
+    elif ssh_options is not None:
+        raise ValueError("ssh_options= needs host=")
     checked = check_protocol(protocol)
     if _hook is not None:
         return _hook(options, checked)  # type: ignore[no-any-return]  # a test double
@@ -181,7 +204,14 @@ _hook: Callable[[SpawnOptions, IProcessProtocol | None], Any] | None = None
 class Spawn:
     """The ``async with`` block of one child, returned by `spawn`."""
 
-    __slots__ = ("_nursery", "_nursery_manager", "_options", "_protocol", "_transport")
+    __slots__ = (
+        "_nursery",
+        "_nursery_manager",
+        "_options",
+        "_protocol",
+        "_session",
+        "_transport",
+    )
 
     def __init__(
         self, options: SpawnOptions, protocol: IProcessProtocol | None
@@ -191,13 +221,24 @@ class Spawn:
         self._transport: ProcessTransport | None = None
         self._nursery_manager: Any = None
         self._nursery: trio.Nursery | None = None
+        self._session: RemoteSession | None = None
 
     async def __aenter__(self) -> ProcessTransport:
         if self._transport is not None:
             raise RuntimeError("this spawn() block was already entered")
         await trio.lowlevel.checkpoint_if_cancelled()
         options = self._options
-        launched = await LINUX.launch(options)
+        session = None
+        if options.remote is not None:
+            # The local child is ssh; the wrapper reports the remote start.
+            session = self._session = RemoteSession.open(options)
+            options = session.local_options()
+        try:
+            launched = await LINUX.launch(options, remote=session)
+        except BaseException:
+            if session is not None:
+                session.close()
+            raise
         stream_mode = self._protocol is None
         protocol = StreamProtocol() if stream_mode else self._protocol
         assert protocol is not None
@@ -211,6 +252,8 @@ class Spawn:
         manager = self._nursery_manager = trio.open_nursery()
         self._nursery = await manager.__aenter__()
         transport._start_tasks(self._nursery)
+        if session is not None:
+            self._nursery.start_soon(session.serve_signals, launched.process.reaped)
         try:
             transport._connect()
             await trio.lowlevel.cancel_shielded_checkpoint()
@@ -246,6 +289,8 @@ class Spawn:
             return await exit_nursery(manager, exc_type, exc, tb)
         finally:
             transport._release()
+            if self._session is not None:
+                self._session.close()
 
 
 async def exit_nursery(

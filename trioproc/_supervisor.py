@@ -58,6 +58,7 @@ from ._policy import (
 )
 from ._protocol import ProcessProtocol
 from ._spawn import _one_error, exit_nursery, spawn
+from ._ssh import check_remote, host_name
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
     from exceptiongroup import (  # type: ignore[import-not-found,unused-ignore]
@@ -128,17 +129,23 @@ def ready_on_output(pattern: bytes | str | re.Pattern[bytes]) -> ReadyCheck:
 
 
 def ready_on_port(
-    port: int, host: str = "127.0.0.1", *, every: float = 0.05
+    port: int, host: str | None = None, *, every: float = 0.05
 ) -> ReadyCheck:
     """Ready once a TCP connection to *host*:*port* succeeds (tried every
-    *every* seconds)."""
+    *every* seconds). *host* defaults to the child's own: the host name of
+    its ``host=`` for a remote child (an ssh_config alias is not followed),
+    else 127.0.0.1."""
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"port must be from 1 to 65535, not {port!r}")
 
     async def check(child: SupervisedChild) -> None:
+        target = host
+        if target is None:
+            remote = child.spec.host
+            target = "127.0.0.1" if remote is None else host_name(remote)
         while True:
             try:
-                stream = await trio.open_tcp_stream(host, port)
+                stream = await trio.open_tcp_stream(target, port)
             except OSError:
                 await trio.sleep(every)
                 continue
@@ -207,6 +214,9 @@ class ChildSpec:
       cgroup: ``True``: the child's tree is held in a cgroup of its own, as
         ``spawn(cgroup=True)``; ``False``: not; ``None`` (the default):
         wherever a cgroup can be made, else (logged once) process groups.
+      host, ssh_options: run the process on that host through ``ssh``, as
+        ``spawn(host=...)``; it is supervised like a local one (and never
+        gets a cgroup: *cgroup* ``None`` means ``False`` there).
       env, cwd, executable, uid, gid, new_session: as for ``spawn()``;
         children lead their own session by default, and their own process
         group in any case, so stopping one stops its own children too. When
@@ -231,6 +241,8 @@ class ChildSpec:
     gid: int | str | None = None
     new_session: bool = True
     cgroup: bool | None = None
+    host: str | None = None
+    ssh_options: Sequence[str] | StrOrBytesPath | None = None
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -269,6 +281,16 @@ class ChildSpec:
     def spawn_options(self) -> SpawnOptions:
         """The checked ``spawn()`` arguments of a process child."""
         assert self.argv is not None
+        options = self._local_options()
+        if self.host is not None:
+            remote = check_remote(
+                self.host, self.ssh_options, options, child_fds_given=False
+            )
+            options = attrs.evolve(options, remote=remote)
+        return options
+
+    def _local_options(self) -> SpawnOptions:
+        assert self.argv is not None
         return SpawnOptions.check(
             self.argv,
             executable=self.executable,
@@ -286,6 +308,8 @@ class ChildSpec:
         wherever one can be made, saying once when none can."""
         if self.cgroup is not None:
             return self.cgroup
+        if self.host is not None:
+            return False
         why = unavailable()
         if why is not None:
             global _told_no_cgroup
@@ -612,9 +636,11 @@ def _kill(child: SupervisedChild) -> None:
     transport = child._transport
     if not child._running or transport is None or transport.pid is None:
         return
-    # The child leads its own process group (spawn()'s default).
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(transport.pid, signal.SIGKILL)
+    # The child leads its own process group (spawn()'s default). A remote
+    # child's pid is the remote host's: only signalProcess reaches it.
+    if child.spec.host is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(transport.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessExitedAlready):
         transport.signalProcess(signal.SIGKILL)
 
@@ -1015,6 +1041,8 @@ class Supervisor:
                             new_session=spec.new_session,
                             cgroup=spec.wants_cgroup(),
                             kill_after=spec.kill_after,
+                            host=spec.host,
+                            ssh_options=spec.ssh_options,
                         )
                         async with block as transport:
                             os.close(null)

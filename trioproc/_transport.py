@@ -119,7 +119,14 @@ class ProcessTransport:
 
     @property
     def pid(self) -> int | None:
-        """The child's pid until it is reaped, then ``None``."""
+        """The child's pid until it is reaped, then ``None``.
+
+        For a remote child (``host=``) it is the program's pid on that host;
+        the local ``ssh`` is not exposed.
+        """
+        remote = self._child.remote
+        if remote is not None and self._child.pid is not None:
+            return remote.pid
         return self._child.pid
 
     def write(self, data: bytes) -> None:

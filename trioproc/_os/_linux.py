@@ -20,6 +20,7 @@ from ._writer import Writer
 
 if TYPE_CHECKING:
     from .._options import SpawnOptions
+    from ._seam import RemoteHook
 
 __all__ = ["LINUX"]
 
@@ -30,8 +31,14 @@ class LinuxBackend:
 
     name: Final = "linux"
 
-    async def launch(self, options: SpawnOptions) -> Launched:
-        """Start the child *options* describe; see `trioproc._os._seam.Backend`."""
+    async def launch(
+        self, options: SpawnOptions, *, remote: RemoteHook | None = None
+    ) -> Launched:
+        """Start the child *options* describe; see `trioproc._os._seam.Backend`.
+
+        With *remote*, the child is the local ``ssh`` of a remote child: its
+        start counts once the remote side reports the program started.
+        """
         cgroup = ChildCgroup.create() if options.cgroup else None
         try:
             launch = prepare(options)
@@ -39,6 +46,8 @@ class LinuxBackend:
                 pid = launch.start(cgroup)
                 if launch.needs_confirm:
                     await launch.confirm()
+                if remote is not None:
+                    await remote.handshake(launch, pid)
             except BaseException:
                 launch.close_parent_ends()
                 raise
@@ -48,6 +57,7 @@ class LinuxBackend:
             raise
         child = Child(options.process_group, cgroup)
         child.started(pid)
+        child.remote = remote
         terminal = launch.pty_master is not None
         return Launched(
             child,

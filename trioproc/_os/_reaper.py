@@ -35,6 +35,7 @@ from .._errors import ChildUnkillable, ProcessExitedAlready
 
 if TYPE_CHECKING:
     from ._cgroup import ChildCgroup
+    from ._seam import RemoteHook
 
 __all__ = ["Child", "end_tree"]
 
@@ -86,6 +87,9 @@ class Child:
       stopping: the block is ending the child's tree (`end_tree` has begun).
       cgroup: the cgroup that holds the child's whole tree (``cgroup=True``),
         which `end_tree` ends too; ``None`` without one.
+      remote: for a child on another host, the local ``ssh``'s hook: signals
+        go to the remote program's group through it, `end_tree` runs the
+        remote stop sequence first, and the exit status is the program's.
     """
 
     group: bool
@@ -95,6 +99,7 @@ class Child:
     status: int | None = attrs.field(init=False, default=None)
     reaped: trio.Event = attrs.field(init=False, factory=trio.Event)
     stopping: bool = attrs.field(init=False, default=False)
+    remote: RemoteHook | None = attrs.field(init=False, default=None)
     _pidfd: int | None = attrs.field(init=False, default=None)
 
     def started(self, pid: int) -> None:
@@ -126,6 +131,9 @@ class Child:
         """
         if self.pid is None:
             raise ProcessExitedAlready(f"the child has exited already ({self.status})")
+        if self.remote is not None:
+            self.remote.signal(signum)
+            return
         if foreground_of is not None:
             try:
                 os.killpg(os.tcgetpgrp(foreground_of), signum)
@@ -204,7 +212,7 @@ class Child:
             # Only the reaper waits on the pidfd, and it is not waiting now.
             os.close(self._pidfd)
             self._pidfd = None
-        self.status = status
+        self.status = status if self.remote is None else self.remote.translate(status)
         self.pid = None
         self.reaped.set()
         return True
@@ -308,6 +316,10 @@ async def end_tree(
         await trio.lowlevel.checkpoint()
         return
     child.stopping = True
+    if child.remote is not None and await child.remote.end(
+        kill_after, KILL_GRACE, wait
+    ):
+        return
     for signum in (signal.SIGTERM, signal.SIGCONT):
         _signal_tree(child, signum)
     with trio.move_on_after(kill_after):

@@ -11,7 +11,7 @@ Windows) implements the same four protocols.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
@@ -20,9 +20,17 @@ import trio
 if TYPE_CHECKING:
     from .._interfaces import IProducer
     from .._options import SpawnOptions
+    from ._launch import Launch
     from ._reader import Hold
 
-__all__ = ["Backend", "ChildProcess", "ChildReader", "ChildWriter", "Launched"]
+__all__ = [
+    "Backend",
+    "ChildProcess",
+    "ChildReader",
+    "ChildWriter",
+    "Launched",
+    "RemoteHook",
+]
 
 
 class ChildProcess(Protocol):
@@ -47,6 +55,10 @@ class ChildProcess(Protocol):
     @property
     def stopping(self) -> bool:
         """The block has begun to end the child's tree."""
+
+    @property
+    def remote(self) -> RemoteHook | None:
+        """For the local ``ssh`` of a remote child, its hook."""
 
     def send_signal(
         self, signum: int, *, group: bool = False, foreground_of: int | None = None
@@ -177,3 +189,26 @@ class Backend(Protocol):
 
     def set_window_size(self, terminal: int, rows: int, cols: int) -> None:
         """Set the size of the pseudo-terminal *terminal*."""
+
+
+class RemoteHook(Protocol):
+    """What a local child that stands for a remote one (the ``ssh`` of
+    ``spawn(host=...)``, `trioproc._ssh.RemoteSession`) changes in it."""
+
+    @property
+    def pid(self) -> int | None:
+        """The remote program's pid, once started."""
+
+    async def handshake(self, launch: Launch, pid: int) -> None:
+        """Wait until the remote program has started (or raise why not)."""
+
+    def signal(self, signum: int) -> None:
+        """Send *signum* to the remote program's process group."""
+
+    def translate(self, status: int) -> int:
+        """The local wait status, as the remote program's."""
+
+    async def end(
+        self, kill_after: float, grace: float, wait: Callable[[], Awaitable[None]]
+    ) -> bool:
+        """Run the stop sequence on the remote host; whether that ended it."""
