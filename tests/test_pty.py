@@ -90,8 +90,8 @@ async def test_control_c_interrupts_a_child_with_a_sigint_handler() -> None:
     """Writing ^C to the terminal makes the line discipline send SIGINT."""
     child = python(
         "import os, time\n"
-        "os.write(1, b'ready\\n')\n"
         "try:\n"
+        "    os.write(1, b'ready\\n')\n"  # inside: a ^C right after it counts
         "    time.sleep(30)\n"
         "except KeyboardInterrupt:\n"
         "    os.write(1, b'interrupted\\n')\n"
