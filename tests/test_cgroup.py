@@ -23,9 +23,9 @@ import trio
 
 from trioproc._options import SpawnOptions
 from trioproc._os import _cgroup
-from trioproc._os._cgroup import (
+from trioproc._os._cgroup import ChildCgroup
+from trioproc._os._cgroupfs import (
     CgroupUnavailableError,
-    ChildCgroup,
     locate,
     own_cgroup,
     parse_membership,
