@@ -474,11 +474,11 @@ async def test_a_supervisor_without_cgroups_falls_back_and_says_so_once(
 ) -> None:
     """Where no cgroup can be made, supervised children (cgroup unset) run
     with process groups only, and the supervisor says so once."""
-    import trioproc._supervisor
+    import trioproc._supervision._spec
 
     why = trioproc.CgroupUnavailableError(2, "cgroup-v2 directory /x does not exist")
-    monkeypatch.setattr(trioproc._supervisor, "unavailable", lambda: why)
-    monkeypatch.setattr(trioproc._supervisor, "_told_no_cgroup", False)
+    monkeypatch.setattr(trioproc._supervision._spec, "unavailable", lambda: why)
+    monkeypatch.setattr(trioproc._supervision._spec, "_told_no_cgroup", False)
     async with trioproc.Supervisor(on_output=None) as supervisor:
         for name in ("a", "b"):
             child = await supervisor.start(trioproc.ChildSpec(name, argv=SLEEP(30)))

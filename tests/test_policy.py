@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from trioproc._policy import Backoff, GiveUp, NoRestart, Restart, RestartPolicy
+from trioproc._supervision._policy import (
+    Backoff,
+    GiveUp,
+    NoRestart,
+    Restart,
+    RestartPolicy,
+)
 
 NO_JITTER = Backoff(jitter=0)
 
@@ -190,3 +196,49 @@ def test_backoff_survives_a_thousand_failures_in_a_row() -> None:
     assert Backoff(jitter=0).delay(1025, 0.5) == 30.0
     assert Backoff(jitter=0).delay(10**6, 0.5) == 30.0
     assert Backoff(initial=0, jitter=0).delay(5000, 0.5) == 0.0
+
+
+def test_the_policy_says_who_is_supervised() -> None:
+    """The supervisor asks the policy, not a copy, whether a child is still
+    supervised: added and not removed, and not a temporary child that ended.
+    A stop reported for a child no longer supervised changes nothing."""
+    p = RestartPolicy(draw=lambda: 0.5)
+    p.add("web", "permanent", NO_JITTER)
+    p.add("job", "temporary", NO_JITTER)
+    assert p.supervises("web")
+    assert p.supervises("job")
+    assert not p.supervises("db")
+    p.started("job", 0.0)
+    assert p.exited("job", 1.0, failed=True) == NoRestart("job")
+    assert not p.supervises("job")
+    p.stopped("job")  # its life ended after it was forgotten: no KeyError
+    p.remove("web")
+    assert not p.supervises("web")
+    assert p.order == []
+
+
+def test_shutdown_reverse_stops_one_at_a_time_last_started_first() -> None:
+    """shutdown="reverse": one child per stage, in reverse start order (the
+    policy's order, whatever order the live children are given in); a live
+    child no longer supervised (its stop already under way) comes first."""
+    p = policy()
+    assert p.shutdown_order(["db", "web", "api"]) == [("web",), ("api",), ("db",)]
+    p.remove("db")
+    p.add("db", "permanent", NO_JITTER)  # started again: now last
+    assert p.shutdown_order(["db", "api", "web"]) == [("db",), ("web",), ("api",)]
+    p.remove("api")  # stopped for good, still on its way down
+    assert p.shutdown_order(["web", "api", "db"]) == [("api",), ("db",), ("web",)]
+    assert p.shutdown_order([]) == []
+
+
+def test_shutdown_parallel_stops_all_at_once() -> None:
+    """shutdown="parallel": one stage holding every live child; nothing live,
+    no stage."""
+    p = RestartPolicy(draw=lambda: 0.5, shutdown="parallel")
+    for name in ("db", "api"):
+        p.add(name, "permanent", NO_JITTER)
+    assert p.shutdown_order(["api", "db"]) == [("api", "db")]
+    assert p.shutdown_order(["db"]) == [("db",)]
+    assert p.shutdown_order([]) == []
+    with pytest.raises(ValueError, match="shutdown must be 'reverse' or 'parallel'"):
+        RestartPolicy(shutdown="sideways")  # type: ignore[arg-type]

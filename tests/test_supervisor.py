@@ -255,6 +255,20 @@ async def test_shutdown_stops_children_in_reverse_start_order() -> None:
     assert stopped == ["z", "y", "x"]
 
 
+async def test_a_child_started_again_is_stopped_first_at_shutdown() -> None:
+    """Reverse start order means the latest start: a child stopped and
+    started again under its old name is stopped before the children it now
+    follows (the policy decides the order, not where its name was first)."""
+    sup, events = supervisor()
+    async with sup:
+        for name in "xyz":
+            await sup.start(spec(name))
+        await sup.stop("x")
+        await sup.start(spec("x"))
+    stopped = [e.name for e in events.seen if e.kind == "stopped"]
+    assert stopped == ["x", "x", "z", "y"]
+
+
 async def test_parallel_shutdown_stops_all_at_once() -> None:
     """shutdown="parallel": children that ignore SIGTERM are killed together,
     after one kill_after, not one after another."""

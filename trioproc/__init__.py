@@ -27,7 +27,6 @@ from ._interfaces import (
 )
 from ._os._cgroup import CgroupUnavailableError as CgroupUnavailableError
 from ._pipeline import Pipeline as Pipeline, pipeline as pipeline
-from ._policy import Backoff as Backoff
 from ._protocol import ProcessProtocol as ProcessProtocol
 from ._run import run as run
 from ._spawn import Spawn as Spawn, spawn as spawn
@@ -47,16 +46,19 @@ from ._streams import (
     StdinStream as StdinStream,
     UnexpectedEOF as UnexpectedEOF,
 )
-from ._supervisor import (
-    ChildSpec as ChildSpec,
-    SupervisedChild as SupervisedChild,
-    Supervisor as Supervisor,
-    SupervisorEvent as SupervisorEvent,
-    print_lines as print_lines,
+from ._supervision._child import SupervisedChild as SupervisedChild
+from ._supervision._policy import Backoff as Backoff
+from ._supervision._readiness import (
     ready_on_notify as ready_on_notify,
     ready_on_output as ready_on_output,
     ready_on_port as ready_on_port,
 )
+from ._supervision._spec import (
+    ChildSpec as ChildSpec,
+    SupervisorEvent as SupervisorEvent,
+    print_lines as print_lines,
+)
+from ._supervision._supervisor import Supervisor as Supervisor
 from ._transport import ProcessTransport as ProcessTransport
 
 __version__ = "0.1.0.dev0"

@@ -66,15 +66,14 @@ from ._fleet import (
     read_dotenv,
 )
 from ._os._cgroup import unavailable
-from ._supervisor import (
-    ChildSpec,
+from ._supervision._readiness import (
     ReadyCheck,
-    Supervisor,
-    SupervisorEvent,
     ready_on_notify,
     ready_on_output,
     ready_on_port,
 )
+from ._supervision._spec import ChildSpec, SupervisorEvent
+from ._supervision._supervisor import Supervisor
 
 __all__ = ["main"]
 

@@ -54,10 +54,13 @@ import trio
 from ._errors import ChildNotReady
 from ._fleet import DEFAULT_FILES, find_fleet_file
 from ._notify import ServiceNotifier
+from ._supervision._supervisor import is_supervised
 
 if TYPE_CHECKING:
     from ._fleet import Fleet
-    from ._supervisor import OutputSink, SupervisedChild, Supervisor
+    from ._supervision._child import SupervisedChild
+    from ._supervision._spec import OutputSink
+    from ._supervision._supervisor import Supervisor
 
 __all__ = ["ControlError", "FleetControl", "add_commands", "socket_path"]
 
@@ -566,7 +569,7 @@ def _state(supervisor: Supervisor, child: SupervisedChild) -> str:
     if child.running:
         return "running" if child.ready else "starting"
     # Still supervised while down: waiting for (or in) its restart.
-    supervised = child.name in supervisor._policy.order
+    supervised = is_supervised(supervisor, child.name)
     return "restarting" if supervised else "stopped"
 
 

@@ -56,7 +56,7 @@ from typing import Any, Final, Literal, final
 import attrs
 
 from ._options import SpawnOptions
-from ._policy import (
+from ._supervision._policy import (
     RESTART_TYPES,
     STRATEGIES,
     Backoff,

@@ -16,7 +16,9 @@ The rules are Erlang/OTP's:
   ``"rest_for_one"`` stops the children started after it and restarts it and
   them -- stopping in reverse start order, starting in start order;
 * intensity: more than *max_restarts* restarts within *max_seconds* and the
-  supervisor gives up.
+  supervisor gives up;
+* shutdown: ``"reverse"`` stops the children one at a time, last started
+  first; ``"parallel"`` stops them all at once (`RestartPolicy.shutdown_order`).
 
 Between restarts a child waits an exponential backoff with a cap and jitter
 (`Backoff`), which starts again from its first delay once the child has run
@@ -28,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final, Literal, TypeAlias, final
 
 import attrs
@@ -41,12 +43,14 @@ __all__ = [
     "Restart",
     "RestartPolicy",
     "RestartType",
+    "Shutdown",
     "Strategy",
     "check_seconds",
 ]
 
 Strategy: TypeAlias = Literal["one_for_one", "one_for_all", "rest_for_one"]
 RestartType: TypeAlias = Literal["permanent", "transient", "temporary"]
+Shutdown: TypeAlias = Literal["reverse", "parallel"]
 
 STRATEGIES: Final = ("one_for_one", "one_for_all", "rest_for_one")
 RESTART_TYPES: Final = ("permanent", "transient", "temporary")
@@ -163,12 +167,14 @@ class RestartPolicy:
       max_restarts, max_seconds: more than *max_restarts* restarts within
         *max_seconds* seconds and the policy gives up.
       draw: where jitter comes from (``random.random`` unless a test fixes it).
+      shutdown: ``"reverse"`` or ``"parallel"`` (`shutdown_order`).
     """
 
     strategy: Strategy = "one_for_one"
     max_restarts: int = 3
     max_seconds: float = 5.0
     draw: Callable[[], float] = random.random
+    shutdown: Shutdown = "reverse"
     _children: dict[str, _Child] = attrs.field(init=False, factory=dict)
     _restarts: deque[float] = attrs.field(init=False, factory=deque)
 
@@ -184,11 +190,19 @@ class RestartPolicy:
         if self.max_restarts < 0:
             raise ValueError(f"max_restarts must be >= 0, not {self.max_restarts}")
         check_seconds("max_seconds", self.max_seconds)
+        if self.shutdown not in ("reverse", "parallel"):
+            raise ValueError(
+                f"shutdown must be 'reverse' or 'parallel', not {self.shutdown!r}"
+            )
 
     @property
     def order(self) -> list[str]:
         """The children, in start order."""
         return list(self._children)
+
+    def supervises(self, name: str) -> bool:
+        """Whether *name* is supervised: added, and not removed since."""
+        return name in self._children
 
     def add(self, name: str, restart: RestartType, backoff: Backoff) -> None:
         """Supervise *name* from now on, last in start order."""
@@ -206,13 +220,28 @@ class RestartPolicy:
         child.running, child.started_at = True, now
 
     def stopped(self, name: str) -> None:
-        """*name* was stopped by the supervisor: not a failure, no decision."""
-        self._children[name].running = False
-
-    def running(self, name: str) -> bool:
-        """Whether *name* is running, as the policy was told."""
+        """*name* was stopped by the supervisor: not a failure, no decision
+        (nothing to note if it is no longer supervised)."""
         child = self._children.get(name)
-        return child is not None and child.running
+        if child is not None:
+            child.running = False
+
+    def shutdown_order(self, live: Iterable[str]) -> list[tuple[str, ...]]:
+        """The stages in which to stop the *live* children at shutdown: each
+        stage is stopped (all its children at once) before the next begins.
+
+        ``"reverse"``: one child per stage, last started first;
+        ``"parallel"``: one stage. Live children no longer supervised (their
+        stop is under way already) come first, in the order given.
+        """
+        names = list(live)
+        rank = {name: i for i, name in enumerate(self._children)}
+        unsupervised = [name for name in names if name not in rank]
+        supervised = sorted((n for n in names if n in rank), key=rank.__getitem__)
+        order = unsupervised + supervised[::-1]
+        if self.shutdown == "parallel":
+            return [tuple(order)] if order else []
+        return [(name,) for name in order]
 
     def exited(self, name: str, now: float, *, failed: bool) -> Decision:
         """*name* ended by itself at *now*; *failed* unless it exited cleanly."""
