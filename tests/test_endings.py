@@ -526,3 +526,108 @@ def test_trioproc_run_without_cgroups_says_so_once(tmp_path: Path) -> None:
     lines = [line for line in done.stdout.splitlines() if "no cgroups here" in line]
     assert len(lines) == 1
     assert "/nonexistent-cgroup does not exist" in lines[0]
+
+
+# --- found in review ---------------------------------------------------------
+
+
+async def test_a_normal_end_does_not_hang_on_stdin_an_escaped_process_holds(
+    mark: str,
+) -> None:
+    """The child exits while a process that left its group holds its stdin
+    without reading, and queued input fills the pipe: once the child's tree
+    is gone the block drops that input and returns."""
+    script = python(
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    null = os.open(os.devnull, os.O_WRONLY)\n"
+        "    os.dup2(null, 1)\n"
+        "    os.dup2(null, 2)\n"
+        "    time.sleep(30)\n"  # holds fd 0, never reads it
+        "os._exit(0)\n"
+    )
+    with trio.fail_after(10):
+        async with trioproc.spawn(script, env=marked(mark)) as child:
+            assert child.stdin is not None
+            child.write(b"x" * (4 << 20))
+            await child.wait()
+    kill_marked(mark)
+    with trio.fail_after(5):
+        while marked_alive(mark):  # noqa: ASYNC110 - polling /proc
+            await trio.sleep(0.01)
+
+
+async def test_a_protocol_that_pauses_again_while_stopped_still_hears_it_all() -> None:
+    """A flow-controlling protocol that calls pauseProducing() in a callback
+    while the cancelled block stops the child does not hold the pump: the
+    shutdown's output is delivered and the child exits by itself."""
+
+    class Pauser(Recorder):
+        def outReceived(self, data: bytes) -> None:
+            assert self.transport is not None
+            self.transport.pauseProducing()
+
+    protocol = Pauser()
+    with trio.move_on_after(10) as scope:
+        async with trioproc.spawn(LOGS_ON_TERM, protocol, kill_after=8) as child:
+            await protocol.wait_for_output(b"up\n")
+            child.resumeProducing()
+            scope.cancel()
+    assert child.returncode == 0
+    assert protocol.out(1).endswith(b"bye\n")
+
+
+async def test_a_cut_short_stop_then_the_blocks_end_sends_sigterm_once() -> None:
+    """stop() cancelled midway, then the block's own end: the child gets one
+    SIGTERM, not two, and the grace is not restarted."""
+    counts = python(
+        "import os, signal, time\n"
+        "def term(*_):\n"
+        "    os.write(1, b'TERM\\n')\n"
+        "signal.signal(signal.SIGTERM, term)\n"
+        "os.write(1, b'up\\n')\n"
+        "while True:\n"
+        "    time.sleep(1)\n"
+    )
+    protocol = Recorder()
+    with trio.move_on_after(10) as scope:
+        async with trioproc.spawn(counts, protocol, kill_after=0.6) as child:
+            await protocol.wait_for_output(b"up\n")
+            with trio.move_on_after(0.3):
+                await child.stop()
+            scope.cancel()
+    assert protocol.out(1).count(b"TERM") == 1
+    assert child.returncode == -signal.SIGKILL
+
+
+async def test_signal_after_a_finished_stop_says_the_child_is_gone() -> None:
+    """After the user's own stop() has reaped the child, signalProcess()
+    raises ProcessExitedAlready, as the contract says (only the block's own
+    teardown makes it quiet)."""
+    async with trioproc.spawn(SLEEP(30)) as child:
+        await child.stop()
+        with pytest.raises(trioproc.ProcessExitedAlready):
+            child.signalProcess("TERM")
+
+
+async def test_an_unkillable_child_is_reaped_for_the_transport_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After ChildUnkillable, once the child can die, the background reaper
+    tells the transport: pid becomes None, returncode is set, wait() returns."""
+    monkeypatch.setattr(trioproc._os._reaper, "KILL_GRACE", 0.3)
+    with frozen_cgroup() as cgroup, pytest.raises(trioproc.ChildUnkillable):
+        with trio.move_on_after(5) as scope:
+            async with trioproc.spawn(SLEEP(30), kill_after=0.1) as child:
+                pid = child.pid
+                assert pid is not None
+                (cgroup / "cgroup.procs").write_text(str(pid))
+                (cgroup / "freezer.state").write_text("FROZEN")
+                while "D" not in trioproc._os._reaper.process_state(pid):  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+                scope.cancel()
+    with trio.fail_after(5):
+        # Thawed, it dies of the signal that was pending first.
+        assert await child.wait() in (-signal.SIGTERM, -signal.SIGKILL)
+    assert child.pid is None

@@ -73,6 +73,7 @@ class Reader:
     _resumed: trio.Event = attrs.field(init=False, factory=trio.Event)
     _closing: bool = attrs.field(init=False, default=False)
     _finishing: bool = attrs.field(init=False, default=False)
+    _draining: bool = attrs.field(init=False, default=False)
     _grown: bool = attrs.field(init=False, default=False)
 
     @property
@@ -83,6 +84,8 @@ class Reader:
     def pause(self, hold: Hold = "protocol") -> None:
         """Stop reading until *hold* is released by `resume` (the child blocks
         when the pipe is full)."""
+        if self._draining:  # the block is ending: nothing may hold the pump
+            return
         self._holds.add(hold)
         if not self.paused:
             self.paused = True
@@ -140,6 +143,7 @@ class Reader:
                 await self._pump(deliver)
             except trio.Cancelled:
                 with trio.CancelScope(shield=True):
+                    self._draining = True
                     self.resume(None)
                     await self._pump(deliver)
                 raise

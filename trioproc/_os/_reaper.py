@@ -84,7 +84,8 @@ class Child:
         is reaped, for what it left in the group.
       status: the raw wait status once reaped.
       reaped: set once the child has been reaped.
-      stopping: the block is ending the child's tree (`end_tree` has begun).
+      stopping: the block itself is ending the child's tree (its reaper's
+        `end_tree` has begun).
       cgroup: the cgroup that holds the child's whole tree (``cgroup=True``),
         which `end_tree` ends too; ``None`` without one.
       remote: for a child on another host, the local ``ssh``'s hook: signals
@@ -101,6 +102,8 @@ class Child:
     stopping: bool = attrs.field(init=False, default=False)
     remote: RemoteHook | None = attrs.field(init=False, default=None)
     _pidfd: int | None = attrs.field(init=False, default=None)
+    #: When the graceful signal was sent (trio's clock), once it was.
+    _term_sent_at: float | None = attrs.field(init=False, default=None)
 
     def started(self, pid: int) -> None:
         """The child now exists as *pid*: start `reap` for it."""
@@ -172,15 +175,13 @@ class Child:
             return True
         if self.pgid is None:
             return False
-        try:
-            os.killpg(self.pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
         # The group exists, but zombies count as members until their new
-        # parent reaps them: look for a live one.
-        return live_member(self.pgid) is not None
+        # parent reaps them: look for a live one. Once none is left the id is
+        # forgotten: an empty group's id may be reused by a stranger's group.
+        if _group_exists(self.pgid) and live_member(self.pgid) is not None:
+            return True
+        self.pgid = None
+        return False
 
     @property
     def tree_gone(self) -> bool:
@@ -214,6 +215,9 @@ class Child:
             self._pidfd = None
         self.status = status if self.remote is None else self.remote.translate(status)
         self.pid = None
+        if self.pgid is not None and not _group_exists(self.pgid):
+            # Nobody pins the group's id any more: it may be reused from now.
+            self.pgid = None
         self.reaped.set()
         return True
 
@@ -269,16 +273,27 @@ class Child:
     def reap_in_background(self) -> None:
         """Leave reaping to a thread: for a child stuck in the kernel, which
         no task may wait for, but which must not stay a zombie once it dies."""
-        pid, pidfd, cgroup = self.pid, self._pidfd, self.cgroup
-        self._pidfd = None
+        pid, cgroup = self.pid, self.cgroup
         if pid is None:  # pragma: no cover - reaped meanwhile
             return
+        token = trio.lowlevel.current_trio_token()
+
+        def reaped_late(status: int) -> None:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
+            self.status, self.pid = status, None
+            self.reaped.set()
 
         def reap() -> None:
+            status = 255 << 8
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            if pidfd is not None:
-                os.close(pidfd)
+                status = os.waitpid(pid, 0)[1]
+            try:
+                token.run_sync_soon(reaped_late, status)
+            except trio.RunFinishedError:
+                if self._pidfd is not None:
+                    os.close(self._pidfd)
             if cgroup is not None:
                 # Once the rest of its tree has died too (bounded).
                 for _ in range(600):
@@ -315,14 +330,21 @@ async def end_tree(
     if child.tree_gone:
         await trio.lowlevel.checkpoint()
         return
-    child.stopping = True
+    if reaper:
+        child.stopping = True
     if child.remote is not None and await child.remote.end(
         kill_after, KILL_GRACE, wait
     ):
         return
-    for signum in (signal.SIGTERM, signal.SIGCONT):
-        _signal_tree(child, signum)
-    with trio.move_on_after(kill_after):
+    now = trio.current_time()
+    if child._term_sent_at is None:
+        child._term_sent_at = now
+        for signum in (signal.SIGTERM, signal.SIGCONT):
+            _signal_tree(child, signum)
+    # A second stop (a stop() cut short, then the block's) neither sends
+    # SIGTERM again -- it would interrupt a graceful exit -- nor restarts
+    # the grace.
+    with trio.move_on_after(max(kill_after - (now - child._term_sent_at), 0)):
         await _wait_tree_gone(child, wait)
         return
     _signal_tree(child, signal.SIGKILL)
@@ -359,8 +381,19 @@ async def _wait_tree_gone(child: Child, wait: Callable[[], Awaitable[None]]) -> 
         delay = min(delay * 2, _POLL_MOST)
 
 
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def live_member(pgid: int) -> int | None:
     """A process of the group *pgid* that is not a zombie, if there is one."""
+    me = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -369,8 +402,15 @@ def live_member(pgid: int) -> int | None:
                 fields = stat.read().rsplit(b")", 1)[1].split()
         except OSError:  # gone meanwhile
             continue
-        if int(fields[2]) == pgid and fields[0] != b"Z":
+        if int(fields[2]) != pgid:
+            continue
+        if fields[0] != b"Z":
             return int(entry)
+        if int(fields[1]) == me:
+            # Re-parented to us (we are PID 1 or a subreaper): nobody else
+            # will reap it.
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(int(entry), os.WNOHANG)
     return None
 
 

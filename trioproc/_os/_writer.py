@@ -229,6 +229,10 @@ class Writer:
         self.closing = True
         self._room.unpark_all()
         self._wake()
+        if self.eof is None and self.fd >= 0:
+            # A writer parked on a full pipe that nobody reads (an escaped
+            # process holds it) is woken too; run() closes the fd at once.
+            trio.lowlevel.notify_closing(self.fd)
 
     def _break(self) -> None:
         # The child's end is gone: what is queued can never be delivered.
