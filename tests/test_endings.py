@@ -631,3 +631,28 @@ async def test_an_unkillable_child_is_reaped_for_the_transport_too(
         # Thawed, it dies of the signal that was pending first.
         assert await child.wait() in (-signal.SIGTERM, -signal.SIGKILL)
     assert child.pid is None
+
+
+@pytest.mark.parametrize("how", ["pty", "new_session"])
+async def test_every_job_of_a_childs_session_ends_with_the_block(
+    mark: str, how: str
+) -> None:
+    """A child that leads a session (a pty, or new_session) and puts jobs in
+    process groups of their own, as a job-control shell does: the block ends
+    every process of the session, not only the child's own group."""
+    jobs = python(
+        "import os, time\n"
+        "for _ in range(2):\n"
+        "    if os.fork() == 0:\n"
+        "        os.setpgid(0, 0)\n"  # a job of its own, in the same session
+        "        time.sleep(30)\n"
+        "os.write(1, b'jobs up\\n')\n"
+        "time.sleep(30)\n"
+    )
+    protocol = Recorder()
+    kwargs: dict[str, object] = {"pty": True} if how == "pty" else {"new_session": True}
+    with trio.move_on_after(10) as scope:
+        async with trioproc.spawn(jobs, protocol, env=marked(mark), **kwargs):  # type: ignore[arg-type]
+            await protocol.wait_for_output(b"jobs up")
+            scope.cancel()
+    assert marked_alive(mark) == []

@@ -55,7 +55,7 @@ class LinuxBackend:
             if cgroup is not None:
                 await _discard_cgroup(cgroup)
             raise
-        child = Child(options.process_group, cgroup)
+        child = Child(options.process_group, cgroup, options.new_session)
         child.started(pid)
         child.remote = remote
         terminal = launch.pty_master is not None

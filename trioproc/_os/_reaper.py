@@ -25,7 +25,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
@@ -95,6 +95,7 @@ class Child:
 
     group: bool
     cgroup: ChildCgroup | None = None
+    session: bool = False
     pid: int | None = attrs.field(init=False, default=None)
     pgid: int | None = attrs.field(init=False, default=None)
     status: int | None = attrs.field(init=False, default=None)
@@ -154,17 +155,23 @@ class Child:
             pass
 
     def signal_group(self, signum: int) -> bool:
-        """Send *signum* to the child's process group, if it has a live member;
-        return whether it did."""
+        """Send *signum* to the child's process group -- with ``session``,
+        to every group of its session (a job-control shell's jobs) -- if it
+        has a live member; return whether it did."""
         if self.pgid is None or not self.group_alive():
             return False
-        try:
-            os.killpg(self.pgid, signum)
-        except ProcessLookupError:  # emptied just now
-            return False
-        except PermissionError:  # a member changed identity: signal the child
-            return False
-        return True
+        groups = {self.pgid}
+        if self.session:
+            groups |= session_groups(self.pgid)
+        sent = False
+        for pgid in groups:
+            try:
+                os.killpg(pgid, signum)
+            except (ProcessLookupError, PermissionError):
+                # Emptied just now, or a member changed identity.
+                continue
+            sent = True
+        return sent
 
     def group_alive(self) -> bool:
         """Whether the child, or a live process of its group or its cgroup,
@@ -178,7 +185,11 @@ class Child:
         # The group exists, but zombies count as members until their new
         # parent reaps them: look for a live one. Once none is left the id is
         # forgotten: an empty group's id may be reused by a stranger's group.
-        if _group_exists(self.pgid) and live_member(self.pgid) is not None:
+        if self.session:
+            # A session's other groups do not show in killpg(pgid, 0): look.
+            if live_member(self.pgid, session=True) is not None:
+                return True
+        elif _group_exists(self.pgid) and live_member(self.pgid) is not None:
             return True
         self.pgid = None
         return False
@@ -215,8 +226,13 @@ class Child:
             self._pidfd = None
         self.status = status if self.remote is None else self.remote.translate(status)
         self.pid = None
-        if self.pgid is not None and not _group_exists(self.pgid):
-            # Nobody pins the group's id any more: it may be reused from now.
+        if self.pgid is not None and not (
+            live_member(self.pgid, session=True) is not None
+            if self.session
+            else _group_exists(self.pgid)
+        ):
+            # Nobody pins the group's (or session's) id any more: it may be
+            # reused from now.
             self.pgid = None
         self.reaped.set()
         return True
@@ -391,9 +407,19 @@ def _group_exists(pgid: int) -> bool:
     return True
 
 
-def live_member(pgid: int) -> int | None:
-    """A process of the group *pgid* that is not a zombie, if there is one."""
-    me = os.getpid()
+@attrs.frozen
+class _Stat:
+    """What ``/proc/<pid>/stat`` says of one process."""
+
+    pid: int
+    state: bytes
+    ppid: int
+    pgrp: int
+    session: int
+
+
+def _processes() -> Iterator[_Stat]:
+    """Every process ``/proc`` shows now."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -402,15 +428,28 @@ def live_member(pgid: int) -> int | None:
                 fields = stat.read().rsplit(b")", 1)[1].split()
         except OSError:  # gone meanwhile
             continue
-        if int(fields[2]) != pgid:
+        yield _Stat(int(entry), fields[0], *map(int, fields[1:4]))
+
+
+def session_groups(sid: int) -> set[int]:
+    """The process groups of the live members of the session *sid*."""
+    return {p.pgrp for p in _processes() if p.session == sid and p.state != b"Z"}
+
+
+def live_member(pgid: int, *, session: bool = False) -> int | None:
+    """A process of the group *pgid* (with *session*: of the session *pgid*)
+    that is not a zombie, if there is one."""
+    me = os.getpid()
+    for process in _processes():
+        if (process.session if session else process.pgrp) != pgid:
             continue
-        if fields[0] != b"Z":
-            return int(entry)
-        if int(fields[1]) == me:
+        if process.state != b"Z":
+            return process.pid
+        if process.ppid == me:
             # Re-parented to us (we are PID 1 or a subreaper): nobody else
             # will reap it.
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(int(entry), os.WNOHANG)
+                os.waitpid(process.pid, os.WNOHANG)
     return None
 
 
