@@ -272,7 +272,7 @@ class _FakeBlock:
         protocol: IProcessProtocol | None,
     ) -> None:
         self._spawner, self._options, self._protocol = spawner, options, protocol
-        self._real: Spawn | None = None
+        self._real: Spawn[Any] | None = None
         self._fake: FakeProcessTransport | None = None
         self._player: _Player | None = None
         self._manager: Any = None
