@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/trioproc run examples/trioproc.toml --for 8 & \
 	sleep 4; $(BIN)/trioproc ctl -f examples/trioproc.toml status; wait
 
-test: lint typecheck pytest
+test: lint typecheck pytest docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
