@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint typecheck pytest docs bench clean
 
+# The tools are PEP 735 dependency groups of pyproject.toml, which pip >= 25.1
+# installs with --group (hence the upgrade of pip first).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	# The tools are PEP 735 dependency groups (pip >= 25.1 installs them).
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e . --group dev
 	touch $(STAMP)
 
