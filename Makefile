@@ -5,19 +5,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest docs bench clean
 
+# The tools are PEP 735 dependency groups of pyproject.toml, which pip >= 25.1
+# installs with --group (hence the upgrade of pip first).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e . --group dev
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/trioproc run examples/trioproc.toml --for 8 & \
 	sleep 4; $(BIN)/trioproc ctl -f examples/trioproc.toml status; wait
 
-test: lint typecheck pytest
+test: lint typecheck pytest docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,9 +34,13 @@ pytest: $(STAMP)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 
+# Warnings are errors, so a broken cross-reference fails `make test`.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --group bench
 	$(BIN)/python benchmarks/suite.py --rounds 5
 
 clean:
-	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache
+	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache docs/_build

@@ -4,7 +4,8 @@
 nothing) writes to its terminal; the parent reads everything until the
 terminal reports its end. trioproc (protocol and stream mode) beside
 `ptyprocess` and `pexpect` reading the same, interleaved round by round, each
-case in a fresh interpreter. Needs the bench extra: `pip install -e '.[bench]'`.
+case in a fresh interpreter. Needs the bench dependency group:
+`pip install --group bench`.
 
 Run: `.venv/bin/python benchmarks/pty_throughput.py [--rounds 3] [--size BYTES]`
 """

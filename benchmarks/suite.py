@@ -16,7 +16,7 @@ Peers, each in its idiomatic form: subprocess, asyncio, trio
 (run_process / lowlevel.open_process), anyio (open_process on the trio
 backend), Twisted (reactor.spawnProcess with a ProcessProtocol), ptyprocess
 and pexpect for ptys; and the physical references -- the shell pipe and a bare
-posix_spawn loop. Peers install with `pip install -e '.[bench]'`.
+posix_spawn loop. Peers install with `pip install --group bench`.
 
 Run: `.venv/bin/python benchmarks/suite.py [--rounds 3] [--quick]`
 """

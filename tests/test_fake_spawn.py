@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import trio
@@ -19,6 +20,7 @@ import trioproc
 from trioproc.testing import FakeSpawner, UnregisteredCommand
 
 from .helpers import Recorder
+from .test_readme import run_pytest
 
 
 async def test_run_gets_the_scripted_output(fake_spawn: FakeSpawner) -> None:
@@ -59,8 +61,8 @@ async def test_registrations_serve_one_call_each_in_order(
 
 
 async def test_patterns_and_predicates_match_argv(fake_spawn: FakeSpawner) -> None:
-    """A regular expression matches the whole shell-joined argv; a predicate
-    gets the argv list."""
+    """A regular expression is searched for in the shell-joined argv; a
+    predicate gets the argv list."""
     fake_spawn.register(re.compile(r"curl -s https://\S+"), stdout=b"{}", times=None)
     fake_spawn.register(lambda argv: argv[0] == "ls", stdout=b"a b\n")
     assert (
@@ -207,3 +209,72 @@ def test_only_one_spawner_at_a_time(fake_spawn: FakeSpawner) -> None:
         FakeSpawner().installed(),
     ):
         pass
+
+
+async def test_a_pattern_is_searched_for_as_re_search_does(
+    fake_spawn: FakeSpawner,
+) -> None:
+    """``re.compile(r"^grep ")`` matches ``grep x file``, as users of
+    `re.search` expect; ``$`` anchors the end."""
+    fake_spawn.register(re.compile(r"^grep "), stdout=b"x\n")
+    fake_spawn.register(re.compile(r"\.log$"), stdout=b"log\n")
+    assert (await trioproc.run(["grep", "x", "file"])).stdout == b"x\n"
+    assert (await trioproc.run(["tail", "app.log"])).stdout == b"log\n"
+    with pytest.raises(UnregisteredCommand):
+        await trioproc.run(["tail", "app.log.1"])
+    with pytest.raises(UnregisteredCommand):
+        await trioproc.run(["fgrep", "x"])
+
+
+UNUSED_TESTS = """
+import trioproc
+
+
+async def test_unused(fake_spawn):
+    fake_spawn.register(["git", "pull"])
+    fake_spawn.register(["make"], times=2)
+    await trioproc.run(["make"])
+
+
+async def test_unused_allowed(fake_spawn):
+    fake_spawn.allow_unused = True
+    fake_spawn.register(["git", "pull"])
+
+
+async def test_every_call_registration_unused(fake_spawn):
+    fake_spawn.register(["uptime"], times=None)
+
+
+async def test_used(fake_spawn):
+    fake_spawn.register(["git", "pull"])
+    await trioproc.run(["git", "pull"])
+
+
+async def test_failing_body(fake_spawn):
+    fake_spawn.register(["never-run"])
+    assert False, "the body failed"
+"""
+
+
+@pytest.mark.deadline(120)
+def test_unused_registrations_fail_the_test_at_teardown(tmp_path: Path) -> None:
+    """A test whose code no longer runs a registered command fails, naming
+    it, unless ``fake_spawn.allow_unused`` says that is meant; a failing test
+    gets no second report for what it left unused."""
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.pytest.ini_options]\ntrio_mode = true\n"
+    )
+    (tmp_path / "test_unused.py").write_text(UNUSED_TESTS)
+    result = run_pytest(tmp_path, "-q", "-rA", "--rootdir", str(tmp_path))
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "1 failed, 4 passed, 1 error" in out, out
+    (error,) = [line for line in out.splitlines() if line.startswith("ERROR ")]
+    assert error.startswith("ERROR test_unused.py::test_unused - Failed:"), error
+    assert (
+        "fake_spawn: registered but never run: ['git', 'pull'] (1 call(s) left); "
+        "['make'] (1 call(s) left). Remove the registration, or set "
+        "fake_spawn.allow_unused = True"
+    ) in out
+    assert "['never-run'] (1 call(s) left)" not in out
+    assert "FAILED test_unused.py::test_failing_body" in out

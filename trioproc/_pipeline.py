@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ._streams import OutputStream, StdinStream
     from ._transport import ProcessTransport
 
+
 __all__ = ["Pipeline", "pipeline"]
 
 _STDERR_CHOICES = (subprocess.PIPE, subprocess.DEVNULL, subprocess.STDOUT)
@@ -210,7 +211,7 @@ class Pipeline:
         assert code is not None
         return code
 
-    async def __aenter__(self) -> Pipeline:
+    async def __aenter__(self) -> StreamPipeline:
         if self._entered:
             raise RuntimeError("this pipeline() block was already entered")
         self._entered = True
@@ -264,7 +265,7 @@ class Pipeline:
             raise
         for fd in held:
             os.close(fd)
-        return self
+        return self  # type: ignore[return-value]  # entered: the ends are there
 
     async def _stage(
         self,
@@ -306,3 +307,16 @@ class Pipeline:
                 failed = max(i for i, c in enumerate(self.returncodes) if c)
                 raise subprocess.CalledProcessError(code, self.args[failed])
         return suppressed
+
+
+if TYPE_CHECKING:
+    # What the block gives, for the type checker only: the same `Pipeline`,
+    # whose ends are there once it is entered.
+    @final
+    class StreamPipeline(Pipeline):  # type: ignore[misc]  # a typing view
+        """An entered `Pipeline`: ``stdin`` and ``stdout`` are there."""
+
+        @property
+        def stdin(self) -> StdinStream: ...
+        @property
+        def stdout(self) -> OutputStream: ...

@@ -6,7 +6,16 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, final
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    NoReturn,
+    TypeVar,
+    final,
+    overload,
+)
 
 import attrs
 import trio
@@ -32,8 +41,114 @@ if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
+    from ._streams import OutputStream, StdinStream
+
+    # What `spawn` gives in stream mode with the default fds, for the type
+    # checker only: the object is a `ProcessTransport`, whose streams are
+    # Optional because protocol mode and *child_fds* may leave them out.
+    @final
+    class StreamTransport(ProcessTransport):  # type: ignore[misc]  # a typing view
+        """Stream mode's `ProcessTransport`: ``stdin``, ``stdout`` and
+        ``stderr`` are there."""
+
+        @property
+        def stdin(self) -> StdinStream: ...
+        @property
+        def stdout(self) -> OutputStream: ...
+        @property
+        def stderr(self) -> OutputStream: ...
+
+    @final
+    class PtyStreamTransport(ProcessTransport):  # type: ignore[misc]  # a typing view
+        """Stream mode's `ProcessTransport` on a pty: the terminal is
+        ``stdin`` and ``stdout`` (which carries fd 2's output too)."""
+
+        @property
+        def stdin(self) -> StdinStream: ...
+        @property
+        def stdout(self) -> OutputStream: ...
+        @property
+        def stderr(self) -> None: ...
+
 
 __all__ = ["spawn"]
+
+#: What a `Spawn` block gives: a `ProcessTransport`, typed by `spawn`'s overloads.
+_T_co = TypeVar("_T_co", bound=ProcessTransport, covariant=True)
+
+
+@overload
+def spawn(
+    argv: Iterable[StrOrBytesPath],
+    protocol: None = None,
+    *,
+    executable: StrOrBytesPath | None = None,
+    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
+    cwd: StrOrBytesPath | None = None,
+    child_fds: None = None,
+    pty: Literal[False] = False,
+    uid: int | str | None = None,
+    gid: int | str | None = None,
+    new_session: bool = False,
+    process_group: bool = True,
+    cgroup: bool = False,
+    kill_after: float = 5.0,
+    high_water: int = 64 * 1024,
+    low_water: int = 16 * 1024,
+    stdin: NotGiven = NOT_GIVEN,
+    stdout: NotGiven = NOT_GIVEN,
+    stderr: NotGiven = NOT_GIVEN,
+    host: str | None = None,
+    ssh_options: Sequence[str] | StrOrBytesPath | None = None,
+) -> Spawn[StreamTransport]: ...
+@overload
+def spawn(
+    argv: Iterable[StrOrBytesPath],
+    protocol: None = None,
+    *,
+    executable: StrOrBytesPath | None = None,
+    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
+    cwd: StrOrBytesPath | None = None,
+    child_fds: None = None,
+    pty: Literal[True] | tuple[int, int],
+    uid: int | str | None = None,
+    gid: int | str | None = None,
+    new_session: bool = False,
+    process_group: bool = True,
+    cgroup: bool = False,
+    kill_after: float = 5.0,
+    high_water: int = 64 * 1024,
+    low_water: int = 16 * 1024,
+    stdin: NotGiven = NOT_GIVEN,
+    stdout: NotGiven = NOT_GIVEN,
+    stderr: NotGiven = NOT_GIVEN,
+    host: str | None = None,
+    ssh_options: Sequence[str] | StrOrBytesPath | None = None,
+) -> Spawn[PtyStreamTransport]: ...
+@overload
+def spawn(
+    argv: Iterable[StrOrBytesPath],
+    protocol: IProcessProtocol | None = None,
+    *,
+    executable: StrOrBytesPath | None = None,
+    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
+    cwd: StrOrBytesPath | None = None,
+    child_fds: Mapping[int, Literal["r", "w"] | int] | None = None,
+    pty: bool | tuple[int, int] = False,
+    uid: int | str | None = None,
+    gid: int | str | None = None,
+    new_session: bool = False,
+    process_group: bool = True,
+    cgroup: bool = False,
+    kill_after: float = 5.0,
+    high_water: int = 64 * 1024,
+    low_water: int = 16 * 1024,
+    stdin: Redirect | NotGiven = NOT_GIVEN,
+    stdout: Redirect | NotGiven = NOT_GIVEN,
+    stderr: Redirect | NotGiven = NOT_GIVEN,
+    host: str | None = None,
+    ssh_options: Sequence[str] | StrOrBytesPath | None = None,
+) -> Spawn[ProcessTransport]: ...
 
 
 def spawn(
@@ -58,7 +173,7 @@ def spawn(
     stderr: Redirect | NotGiven = NOT_GIVEN,
     host: str | None = None,
     ssh_options: Sequence[str] | StrOrBytesPath | None = None,
-) -> Spawn:
+) -> Spawn[ProcessTransport]:
     """Run a child process for the duration of an ``async with`` block.
 
     ::
@@ -83,7 +198,9 @@ def spawn(
       protocol: a `ProcessProtocol` (or any object with the contract's
         callbacks); ``None`` for stream mode, where ``transport.stdout`` and
         ``transport.stderr`` are Trio streams and unread output is discarded
-        when the block ends.
+        when the block ends. (For type checkers, stream mode with the default
+        fds gives ``stdin``, ``stdout`` and ``stderr`` that are not
+        ``None``; with *pty*, ``stdin`` and ``stdout``.)
       executable: the program to run instead of ``argv[0]``.
       env: the child's whole environment (``{}``: empty); ``None`` inherits.
       cwd: the child's working directory.
@@ -201,7 +318,7 @@ _hook: Callable[[SpawnOptions, IProcessProtocol | None], Any] | None = None
 
 
 @final
-class Spawn:
+class Spawn(Generic[_T_co]):
     """The ``async with`` block of one child, returned by `spawn`."""
 
     __slots__ = (
@@ -223,7 +340,7 @@ class Spawn:
         self._nursery: trio.Nursery | None = None
         self._session: RemoteSession | None = None
 
-    async def __aenter__(self) -> ProcessTransport:
+    async def __aenter__(self) -> _T_co:
         if self._transport is not None:
             raise RuntimeError("this spawn() block was already entered")
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -260,7 +377,7 @@ class Spawn:
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
-        return transport
+        return transport  # type: ignore[return-value]  # spawn()'s overloads type it
 
     async def __aexit__(
         self,

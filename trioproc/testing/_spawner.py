@@ -83,7 +83,7 @@ class Command:
         """Whether *argv* is this command's."""
         matcher = self.matcher
         if isinstance(matcher, re.Pattern):
-            return matcher.fullmatch(shlex.join(argv)) is not None
+            return matcher.search(shlex.join(argv)) is not None
         if callable(matcher):
             return bool(matcher(argv))
         return list(matcher) == argv
@@ -150,6 +150,9 @@ class FakeSpawner:
         self.runs: list[FakeRun] = []
         #: Let unregistered commands start real children instead of failing.
         self.passthrough = False
+        #: Let the ``fake_spawn`` fixture pass a test that left registrations
+        #: unused (see `unused`) instead of failing it at teardown.
+        self.allow_unused = False
         self._next_pid = 40000
 
     def register(
@@ -171,8 +174,8 @@ class FakeSpawner:
 
         Args:
           argv: the exact argv (a list of str), a compiled regular expression
-            that must match the whole ``shlex.join(argv)``, or a predicate
-            taking the argv list.
+            searched for in ``shlex.join(argv)`` (`re.search`: anchor it with
+            ``^`` and ``$``), or a predicate taking the argv list.
           stdout, stderr: what the child writes on fds 1 and 2 (bytes, or a
             list of chunks delivered one by one).
           output: chunks for any fds, in order: ``(fd, data)`` or
@@ -272,7 +275,7 @@ class _FakeBlock:
         protocol: IProcessProtocol | None,
     ) -> None:
         self._spawner, self._options, self._protocol = spawner, options, protocol
-        self._real: Spawn | None = None
+        self._real: Spawn[Any] | None = None
         self._fake: FakeProcessTransport | None = None
         self._player: _Player | None = None
         self._manager: Any = None
