@@ -44,6 +44,7 @@ import socket
 import stat
 import struct
 import sys
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -128,7 +129,16 @@ def _connect(path: Path, directory: int, timeout: float) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(timeout)
-        sock.connect(_address(path, directory))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                sock.connect(_address(path, directory))
+                break
+            except BlockingIOError:
+                # A Unix socket's full backlog: EAGAIN, not a wait. Retry.
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path}: the fleet does not answer") from None
+                time.sleep(0.01)
     except BaseException:
         sock.close()
         raise
@@ -329,7 +339,10 @@ class FleetControl:
             os.chmod(temporary, 0o600, dir_fd=directory)
             os.rename(temporary, path.name, src_dir_fd=directory, dst_dir_fd=directory)
             found = os.lstat(path.name, dir_fd=directory)
-            sock.listen(MAX_CLIENTS)
+            # The backlog is not the client limit (that is enforced once
+            # accepted, with a reply): a full backlog makes a client's
+            # connect fail with EAGAIN instead of waiting its turn.
+            sock.listen(socket.SOMAXCONN)
         except BaseException:
             sock.close()
             with contextlib.suppress(OSError):
