@@ -81,9 +81,10 @@ class StdinStream(trio.abc.SendStream):
         return self
 
     def _unusable(self) -> Exception | None:
-        if self._writer.broken:
+        queue = self._writer.queue
+        if queue.broken:
             return trio.BrokenResourceError("the child closed its end of the pipe")
-        if self._writer.closing:
+        if queue.closing:
             return trio.ClosedResourceError("stdin was closed")
         return None
 
@@ -107,6 +108,7 @@ class StdinStream(trio.abc.SendStream):
                 await _fail(error)
             await trio.lowlevel.checkpoint()
             writer = self._writer
+            queue = writer.queue
             view = memoryview(data)
             if view.ndim != 1 or view.format != "B":
                 view = view.cast("B")  # bytes, whatever the caller's format
@@ -127,7 +129,7 @@ class StdinStream(trio.abc.SendStream):
                 since_yield += taken
                 if self.committed == len(view):
                     return
-                if writer.buffered >= writer.high_water or since_yield >= 1 << 20:
+                if queue.buffered >= queue.high_water or since_yield >= 1 << 20:
                     since_yield = 0
                     await writer.wait_for_room()
         finally:

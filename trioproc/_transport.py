@@ -243,8 +243,8 @@ class ProcessTransport:
           RuntimeError: a producer is registered already.
         """
         writer = self._writers.get(0)
-        if writer is not None and writer.producer is not None:
-            raise producer_registered(writer.producer)
+        if writer is not None and writer.queue.producer is not None:
+            raise producer_registered(writer.queue.producer)
         if writer is None:
             producer.stopProducing()
         else:
@@ -323,7 +323,7 @@ class ProcessTransport:
             )
             for fd, reader in self._readers.items()
         )
-        return snapshot(self._writers, readers)
+        return snapshot({fd: w.queue for fd, w in self._writers.items()}, readers)
 
     @property
     def stdin(self) -> StdinStream | None:

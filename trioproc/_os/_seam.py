@@ -18,6 +18,7 @@ import attrs
 import trio
 
 if TYPE_CHECKING:
+    from .._flow import InputQueue
     from .._interfaces import IProducer
     from .._options import SpawnOptions
     from ._launch import Launch
@@ -112,18 +113,9 @@ class ChildReader(Protocol):
 class ChildWriter(Protocol):
     """The parent's write end of one child fd, with its queue."""
 
-    high_water: int
-    low_water: int
-    buffered: int
-    closing: bool
-    broken: bool
-    producer: IProducer | None
-    streaming: bool
-    producer_paused: bool
-
     @property
-    def done(self) -> bool:
-        """Nothing more will be accepted."""
+    def queue(self) -> InputQueue:
+        """The queue's accounting: bytes queued, marks, producer, state."""
 
     def write(self, data: bytes) -> None:
         """Queue *data*, writing what fits now; dropped once `done`."""

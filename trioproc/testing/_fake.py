@@ -36,6 +36,7 @@ from .._contract import (
     producer_registered,
 )
 from .._errors import ProcessEnded, ProcessExitedAlready
+from .._flow import InputQueue
 from .._options import DEFAULT_CHILD_FDS, check_kill_after, check_protocol
 from .._statistics import FDStatistics, TransportStatistics, snapshot
 from .._streams import StdinStream, StreamProtocol
@@ -51,107 +52,90 @@ _EOF = b"\x04"
 
 class _FakeWriter:
     """What the child reads on one ``"w"`` fd: received bytes, and bytes the
-    parent wrote that a stalled child has not read yet."""
+    parent wrote that a stalled child has not read yet (`pending`, counted by
+    `queue` as the real writer counts its queue)."""
 
     def __init__(
         self, fake: FakeProcessTransport, fd: int, high: int, low: int
     ) -> None:
         self.fake, self.fd = fake, fd
-        self.high_water, self.low_water = high, low
+        self.queue = InputQueue(high, low, _EOF if fake._terminal else None)
         self.received = bytearray()
         self.pending = bytearray()
         self.stalled = False
-        self.closing = False
-        self.broken = False
-        self.producer: IProducer | None = None
-        self.streaming = False
-        self.producer_paused = False
-        self.line_start = True
         self._room = trio.lowlevel.ParkingLot()
 
-    @property
-    def buffered(self) -> int:
-        return len(self.pending)
-
-    @property
-    def done(self) -> bool:
-        return self.closing or self.broken
-
     def write(self, data: bytes | memoryview) -> None:
-        if self.done or not data:
+        if self.queue.done or not data:
             return
         self._take(data, len(data))
-        producer = self.producer
-        if producer is None:
-            return
-        if not self.streaming:
-            self.fake._defer(self._ask_for_more)
-        elif self.buffered > self.high_water and not self.producer_paused:
-            self.producer_paused = True
-            producer.pauseProducing()  # type: ignore[attr-defined]  # streaming
+        if self.queue.wrote():
+            self.fake._defer(self._turn)
 
     def offer(self, data: memoryview, *, copy: bool) -> int:
         """As the real writer: what the child reads at once, then what fits
         below the high mark."""
-        if self.done:
+        if self.queue.done:
             return 0
-        return self._take(data, max(self.high_water - self.buffered, 0))
+        return self._take(data, self.queue.room)
 
     def _take(self, data: bytes | memoryview, room: int) -> int:
         if self.stalled or self.pending:
             taken = data[:room]
             self.pending += taken
+            self.queue.accepted(data, len(taken), len(taken))
         else:
             taken = data
             self.received += taken
-        if taken:
-            self.line_start = bytes(taken[-1:]) == b"\n"
+            self.queue.accepted(data, len(taken), 0)
         return len(taken)
 
-    def _ask_for_more(self) -> None:
-        producer = self.producer
-        # As the real writer: once everything queued is written.
-        wanted = not self.streaming and not self.done and not self.buffered
-        if producer is not None and wanted:
+    def _turn(self) -> None:
+        # As the real writer: a pull producer's turn comes once everything
+        # queued is written.
+        producer = self.queue.turn()
+        if producer is not None:
             producer.resumeProducing()
 
     def drain(self, nbytes: int | None) -> None:
         taken = self.pending[:nbytes] if nbytes is not None else self.pending[:]
         del self.pending[: len(taken)]
         self.received += taken
-        if self.buffered < self.low_water:
+        if self.queue.drained(len(taken)):
             self._room.unpark_all()
-            if self.producer_paused and self.producer is not None:
-                self.producer_paused = False
-                self.producer.resumeProducing()
-            self._ask_for_more()
-        if self.closing and not self.pending:
+            self._turn()
+        if self.queue.closing and not self.pending:
             self.fake._defer(lambda: self.fake._lose(self.fd))
 
     async def wait_for_room(self) -> None:
-        if self.buffered >= self.high_water and not self.done:
+        if self.queue.full:
             await self._room.park()
         else:
             await trio.lowlevel.checkpoint()
 
+    def register_producer(self, producer: IProducer, streaming: bool) -> None:
+        self.queue.register(producer, streaming)
+
+    def unregister_producer(self) -> None:
+        self.queue.unregister()
+
     def close(self) -> None:
-        if self.done:
+        if self.queue.done:
             return
-        if self.fake._terminal:
-            self.write(_EOF if self.line_start else _EOF * 2)
-        self.closing = True
+        eof = self.queue.end_of_input()
+        if eof:
+            self._take(eof, len(eof))
+        self.queue.closing = True
         self._room.unpark_all()
         if not self.pending:
             self.fake._defer(lambda: self.fake._lose(self.fd))
 
     def end(self, broken: bool) -> None:
         """The fd is gone: drop what waits, wake send_all, stop the producer."""
-        self.broken = self.broken or broken
-        self.closing = True
+        self.queue.drop(broken=broken)
         self.pending.clear()
         self._room.unpark_all()
-        producer, self.producer = self.producer, None
-        self.producer_paused = False
+        producer = self.queue.unregister()
         if producer is not None:
             producer.stopProducing()
 
@@ -313,7 +297,7 @@ class FakeProcessTransport:
         *childFD*, and goes on reading everything afterwards."""
         self.flush()
         writer = self._writer(childFD)
-        writer.stalled = nbytes is not None and nbytes < writer.buffered
+        writer.stalled = nbytes is not None and nbytes < writer.queue.buffered
         writer.drain(nbytes)
         self.flush()
 
@@ -338,15 +322,15 @@ class FakeProcessTransport:
     def producer(self) -> IProducer | None:
         """The registered producer, or ``None``."""
         stdin = self._writers.get(0)
-        return stdin.producer if stdin is not None else None
+        return stdin.queue.producer if stdin is not None else None
 
     @property
     def streaming(self) -> bool | None:
         """Whether the registered producer is streaming; ``None`` without one."""
         stdin = self._writers.get(0)
-        if stdin is None or stdin.producer is None:
+        if stdin is None or stdin.queue.producer is None:
             return None
-        return stdin.streaming
+        return stdin.queue.streaming
 
     # --- the contract ------------------------------------------------------
 
@@ -417,25 +401,18 @@ class FakeProcessTransport:
     def registerProducer(self, producer: IProducer, streaming: bool) -> None:
         """Let *producer* feed fd 0, with the real transport's flow control."""
         stdin = self._writers.get(0)
-        if stdin is not None and stdin.producer is not None:
-            raise producer_registered(stdin.producer)
-        if stdin is None or stdin.done:
+        if stdin is not None and stdin.queue.producer is not None:
+            raise producer_registered(stdin.queue.producer)
+        if stdin is None:
             producer.stopProducing()
-            return
-        stdin.producer, stdin.streaming = producer, bool(streaming)
-        stdin.producer_paused = False
-        if not streaming:
-            producer.resumeProducing()
-        elif stdin.buffered > stdin.high_water:
-            stdin.producer_paused = True
-            producer.pauseProducing()  # type: ignore[attr-defined]  # streaming
+        else:
+            stdin.register_producer(producer, bool(streaming))
 
     def unregisterProducer(self) -> None:
         """Forget the registered producer, if any."""
         stdin = self._writers.get(0)
         if stdin is not None:
-            stdin.producer = None
-            stdin.producer_paused = False
+            stdin.unregister_producer()
 
     def pauseProducing(self) -> None:
         """Hold the child's output (see `deliver`)."""
@@ -520,7 +497,7 @@ class FakeProcessTransport:
             )
             for fd in sorted(self._readable)
         )
-        return snapshot(self._writers, readers)
+        return snapshot({fd: w.queue for fd, w in self._writers.items()}, readers)
 
     # --- what stream mode needs (see trioproc._streams.StreamProtocol) -----
 
@@ -588,7 +565,7 @@ class FakeProcessTransport:
             # is dropped, and the child is hung up.
             self.hung_up = True
             stdin = self._writers[0]
-            if not stdin.done:
+            if not stdin.queue.done:
                 self.closedChildFDs.add(0)
                 stdin.end(broken=False)
                 self._defer(lambda: self._lose(0))
@@ -597,7 +574,7 @@ class FakeProcessTransport:
                 self._defer(partial(handler, signal.SIGHUP))
         writer = self._writers.get(fd)
         if writer is not None:
-            if not writer.done:
+            if not writer.queue.done:
                 self.closedChildFDs.add(fd)
                 writer.close()
         elif fd in self._readable and fd not in self.closedChildFDs:
