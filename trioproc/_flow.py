@@ -13,14 +13,14 @@ synchronously (``tests/test_flow_queue.py``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 import attrs
 
 if TYPE_CHECKING:
     from ._interfaces import IProducer
 
-__all__ = ["InputQueue"]
+__all__ = ["InputEnd", "InputQueue"]
 
 _NEWLINE = ord("\n")
 
@@ -150,3 +150,31 @@ class InputQueue:
         self.buffered = 0
         self.broken = self.broken or broken
         self.closing = self.closing or closing
+
+
+class InputEnd(Protocol):
+    """The parent's end of one ``"w"`` fd over an `InputQueue`: what the
+    contract and ``stdin`` use of the real writer (`trioproc._os._writer.Writer`)
+    and of the fake's writer."""
+
+    @property
+    def queue(self) -> InputQueue:
+        """The queue's accounting: bytes queued, marks, producer, state."""
+
+    def write(self, data: bytes) -> None:
+        """Queue *data*, writing what fits now; dropped once the queue is done."""
+
+    def offer(self, data: memoryview, *, copy: bool) -> int:
+        """Take what fits below the high-water mark; return how much."""
+
+    def register_producer(self, producer: IProducer, streaming: bool) -> None:
+        """Let *producer* fill the queue, with flow control."""
+
+    def unregister_producer(self) -> None:
+        """Forget the producer."""
+
+    def close(self) -> None:
+        """End the fd once the queue is written (a terminal: send EOF)."""
+
+    async def wait_for_room(self) -> None:
+        """Return once the queue is below its high-water mark, or done."""

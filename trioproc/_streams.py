@@ -22,7 +22,7 @@ import trio
 
 if TYPE_CHECKING:
     from ._errors import ProcessEnded
-    from ._os._seam import ChildWriter
+    from ._flow import InputEnd
 
 __all__ = [
     "LineTooLong",
@@ -66,7 +66,7 @@ class StdinStream(trio.abc.SendStream):
     stream stays usable.
     """
 
-    _writer: ChildWriter
+    _writer: InputEnd
     committed: int = attrs.field(init=False, default=0)
     """Bytes of the last ``send_all`` that were queued (all, unless cancelled)."""
     _sending: bool = attrs.field(init=False, default=False)
@@ -75,7 +75,7 @@ class StdinStream(trio.abc.SendStream):
         _no_constructor(type(self))
 
     @classmethod
-    def _create(cls, writer: ChildWriter) -> StdinStream:
+    def _create(cls, writer: InputEnd) -> StdinStream:
         self = cls.__new__(cls)
         self.__attrs_init__(writer)
         return self

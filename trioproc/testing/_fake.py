@@ -16,33 +16,30 @@ death of a child sent SIGKILL -- waits here until the next driver call, an
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, final
+from typing import TYPE_CHECKING, Literal, final
 
 import trio
 
 from .._contract import (
-    ProcessAddress,
+    TransportBase,
     as_bytes,
-    join_sequence,
     not_a_child_fd,
     not_a_write_fd,
     parse_signal,
-    producer_registered,
 )
 from .._errors import ProcessEnded, ProcessExitedAlready
 from .._flow import InputQueue
 from .._options import DEFAULT_CHILD_FDS, check_kill_after, check_protocol
-from .._statistics import FDStatistics, TransportStatistics, snapshot
 from .._streams import StdinStream, StreamProtocol
 
 if TYPE_CHECKING:
     from .._interfaces import IProcessProtocol, IProducer
+    from .._os._reader import Hold
     from .._streams import OutputStream
 
 __all__ = ["FakeProcessTransport"]
@@ -141,7 +138,7 @@ class _FakeWriter:
 
 
 @final
-class FakeProcessTransport:
+class FakeProcessTransport(TransportBase[_FakeWriter]):
     """A process transport with no process: the whole contract, in memory.
 
     ``FakeProcessTransport(protocol)`` connects *protocol* at once
@@ -194,8 +191,10 @@ class FakeProcessTransport:
             if how == "w"
         }
         self._readable = {fd for fd, how in layout.items() if how == "r"}
-        self._passed = {fd for fd, how in layout.items() if isinstance(how, int)}
-        self._open = {*self._writers, *self._readable}
+        self._passed_fds = frozenset(
+            fd for fd, how in layout.items() if isinstance(how, int)
+        )
+        self._open_fds = {*self._writers, *self._readable}
         # Reading is held by the protocol (pauseProducing), for every fd,
         # and by full stream buffers, per fd.
         self._protocol_paused = False
@@ -208,7 +207,7 @@ class FakeProcessTransport:
         self._ended = False
         self._failed = False
         self._exited = trio.Event()
-        self._fd_lost = {fd: trio.Event() for fd in self._open}
+        self._fd_lost = {fd: trio.Event() for fd in self._open_fds}
         self._reading_changed = trio.Event()
         self._signal_handler: Callable[[int], bool] | None = None
         self._streams: dict[int, OutputStream] = {}
@@ -234,7 +233,7 @@ class FakeProcessTransport:
         self.flush()
         if childFD not in self._readable:
             raise KeyError(f"child fd {childFD!r} is not one the child writes to")
-        if childFD not in self._open:
+        if childFD not in self._open_fds:
             raise ValueError(f"child fd {childFD} is closed: the child cannot write")
         data = as_bytes(data)
         if childFD in self.closedChildFDs or not data:
@@ -255,7 +254,7 @@ class FakeProcessTransport:
         self.flush()
         if childFD not in {*self._writers, *self._readable}:
             raise not_a_child_fd(childFD, {*self._writers, *self._readable})
-        if childFD not in self._open:
+        if childFD not in self._open_fds:
             raise ValueError(f"child fd {childFD} is closed already")
         self._lose(childFD, broken=True)
         self.flush()
@@ -277,15 +276,13 @@ class FakeProcessTransport:
         if self._status is not None:
             raise ProcessExitedAlready("the fake child has exited already")
         if lose_fds:
-            for fd in sorted(self._open):
+            for fd in sorted(self._open_fds):
                 self._lose(fd, broken=True)
         self._status = (signal & 0x7F) if signal is not None else (code & 0xFF) << 8
         self.pid = None
-        self._reason = ProcessEnded.from_wait_status(self._status)
         self._exited.set()
         self._work.set()  # a kernel task waits for the end too
-        self._call(self._protocol.processExited, self._reason)
-        self._maybe_end()
+        self._report_exited(ProcessEnded.from_wait_status(self._status))
         self.flush()
 
     def stall(self, childFD: int = 0) -> None:
@@ -334,49 +331,10 @@ class FakeProcessTransport:
 
     # --- the contract ------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        """Write *data* to fd 0 (see `value`); dropped once fd 0 is closed."""
-        self.writeToChild(0, data)
-
-    def writeSequence(self, seq: Iterable[bytes]) -> None:
-        """Write each bytes object of *seq* to fd 0, in order."""
-        self.writeToChild(0, join_sequence(seq))
-
-    def writeToChild(self, childFD: int, data: bytes) -> None:
-        """Write *data* to the child's *childFD*, a ``"w"`` fd."""
-        checked = as_bytes(data)
-        writer = self._writers.get(childFD)
-        if writer is None:
-            raise not_a_write_fd(childFD, self._writers)
-        writer.write(checked)
-
-    def closeChildFD(self, childFD: int) -> None:
-        """Close the parent's end of *childFD* (a write end after its data)."""
-        if childFD in self._passed or (self._terminal and childFD == 2):
-            return  # (a terminal's stderr is its output, fd 1)
-        if childFD not in {*self._writers, *self._readable}:
-            raise not_a_child_fd(
-                childFD, {*self._writers, *self._readable, *self._passed}
-            )
-        self._close(childFD)
-
-    def closeStdin(self) -> None:
-        """Close fd 0 after pending data (a terminal: send end-of-file)."""
-        self._close(0)
-
-    def closeStdout(self) -> None:
-        """Close the parent's end of fd 1."""
-        self._close(1)
-
-    def closeStderr(self) -> None:
-        """Close the parent's end of fd 2."""
-        self._close(2)
-
     def loseConnection(self) -> None:
-        """Close stdin, stdout and stderr."""
+        """Close stdin, stdout and stderr (and record `disconnecting`)."""
         self.disconnecting = True
-        for fd in (0, 1, 2):
-            self._close(fd)
+        super().loseConnection()
 
     def signalProcess(self, signalID: str | int | signal.Signals) -> None:
         """Record the signal; SIGKILL also ends the fake child (later)."""
@@ -389,43 +347,6 @@ class FakeProcessTransport:
             return
         if signum == signal.SIGKILL:
             self._defer(self._killed)
-
-    def getHost(self) -> ProcessAddress:
-        """A `ProcessAddress`."""
-        return ProcessAddress()
-
-    def getPeer(self) -> ProcessAddress:
-        """A `ProcessAddress`."""
-        return ProcessAddress()
-
-    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
-        """Let *producer* feed fd 0, with the real transport's flow control."""
-        stdin = self._writers.get(0)
-        if stdin is not None and stdin.queue.producer is not None:
-            raise producer_registered(stdin.queue.producer)
-        if stdin is None:
-            producer.stopProducing()
-        else:
-            stdin.register_producer(producer, bool(streaming))
-
-    def unregisterProducer(self) -> None:
-        """Forget the registered producer, if any."""
-        stdin = self._writers.get(0)
-        if stdin is not None:
-            stdin.unregister_producer()
-
-    def pauseProducing(self) -> None:
-        """Hold the child's output (see `deliver`)."""
-        self._protocol_paused = True
-
-    def resumeProducing(self) -> None:
-        """Deliver held output (later) and what comes."""
-        self._protocol_paused = False
-        self._defer(self._release_held)
-
-    def stopProducing(self) -> None:
-        """Close everything, as `loseConnection`."""
-        self.loseConnection()
 
     # --- Trio-native additions ---------------------------------------------
 
@@ -455,62 +376,33 @@ class FakeProcessTransport:
                 self.signalProcess("KILL")
         return await self.wait()
 
-    @property
-    def stdin(self) -> StdinStream | None:
-        """fd 0 as a `trio.abc.SendStream`, sharing `write`'s queue."""
-        if self._stdin is None and 0 in self._writers:
-            self._stdin = StdinStream._create(self._writers[0])  # type: ignore[arg-type]
-        return self._stdin
-
-    @property
-    def stdout(self) -> OutputStream | None:
-        """fd 1 as a stream, in stream mode."""
-        return self._streams.get(1)
-
-    @property
-    def stderr(self) -> OutputStream | None:
-        """fd 2 as a stream, in stream mode."""
-        return self._streams.get(2)
-
-    def resize(self, rows: int, cols: int) -> None:
-        """Record the window size (a pty fake only), as `window_size`."""
-        if not self._terminal:
-            raise io.UnsupportedOperation(
-                "resize() needs a pseudo-terminal: spawn(..., pty=True)"
-            )
-        for n in (rows, cols):
-            if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= 0xFFFF:
-                raise ValueError(f"rows and cols must be from 1 to 65535, not {n!r}")
-        if 1 not in self._open:
-            raise trio.ClosedResourceError("the pseudo-terminal is closed")
-        self.window_size = (rows, cols)
-
-    def statistics(self) -> TransportStatistics:
-        """The flow state now, as the real transport reports it."""
-        readers = (
-            FDStatistics(
-                fd,
-                "r",
-                self._streams[fd]._size if fd in self._streams else 0,
-                self._paused(fd),
-                fd in self.closedChildFDs or fd not in self._open,
-            )
-            for fd in sorted(self._readable)
-        )
-        return snapshot({fd: w.queue for fd, w in self._writers.items()}, readers)
-
     # --- what stream mode needs (see trioproc._streams.StreamProtocol) -----
 
     def _output_fds(self) -> list[int]:
         return sorted(self._readable)
 
-    def _pause_reading(self, fd: int) -> None:
-        self._buffer_full.add(fd)
+    def _pause_reading(self, fd: int, hold: Hold = "buffer") -> None:
+        if hold == "protocol":
+            self._protocol_paused = True  # (for every fd)
+        else:
+            self._buffer_full.add(fd)
 
-    def _resume_reading(self, fd: int) -> None:
-        if fd in self._buffer_full:
+    def _resume_reading(self, fd: int, hold: Hold = "buffer") -> None:
+        if hold == "protocol" and self._protocol_paused:
+            self._protocol_paused = False
+            self._defer(self._release_held)
+        elif hold == "buffer" and fd in self._buffer_full:
             self._buffer_full.discard(fd)
             self._defer(self._release_held)
+
+    def _reader_state(self, fd: int) -> tuple[bool, bool]:
+        closed = fd in self.closedChildFDs or fd not in self._open_fds
+        return self._paused(fd), closed
+
+    def _set_window_size(self, rows: int, cols: int) -> None:
+        if 1 not in self._open_fds:
+            raise trio.ClosedResourceError("the pseudo-terminal is closed")
+        self.window_size = (rows, cols)
 
     def _paused(self, fd: int) -> bool:
         return self._protocol_paused or fd in self._buffer_full
@@ -531,9 +423,9 @@ class FakeProcessTransport:
     async def _kernel(self) -> None:
         """Deliver deferred work as it comes, until the child has ended: what
         the real transport's tasks do, for a fake that a script plays."""
-        while self._status is None or self._open:
+        while self._status is None or self._open_fds:
             self.flush()
-            if self._status is not None and not self._open:
+            if self._status is not None and not self._open_fds:
                 break
             self._work = trio.Event()
             if not self._later:
@@ -559,7 +451,9 @@ class FakeProcessTransport:
             raise not_a_write_fd(fd, self._writers)
         return writer
 
-    def _close(self, fd: int) -> None:
+    def _close_fd(self, fd: int) -> bool:
+        if self._terminal and fd == 2:
+            return True  # the terminal's stderr is its output, fd 1
         if self._terminal and fd == 1 and not self.hung_up:
             # Closing a terminal's output closes the terminal: pending input
             # is dropped, and the child is hung up.
@@ -577,22 +471,25 @@ class FakeProcessTransport:
             if not writer.queue.done:
                 self.closedChildFDs.add(fd)
                 writer.close()
-        elif fd in self._readable and fd not in self.closedChildFDs:
+            return True
+        if fd not in self._readable:
+            return False
+        if fd not in self.closedChildFDs:
             self.closedChildFDs.add(fd)
             self._held = deque(item for item in self._held if item[0] != fd)
-            if fd in self._open:
+            if fd in self._open_fds:
                 self._defer(lambda: self._lose(fd))
+        return True
 
     def _lose(self, fd: int, *, broken: bool = False) -> None:
-        if fd not in self._open:
+        if fd not in self._open_fds:
             return
-        self._open.discard(fd)
+        self._open_fds.discard(fd)
         self._fd_lost[fd].set()
         writer = self._writers.get(fd)
         if writer is not None:
             writer.end(broken)
-        self._call(self._protocol.childConnectionLost, fd)
-        self._maybe_end()
+        self._report_lost(fd)
 
     def _release_held(self) -> None:
         kept: deque[tuple[int, bytes]] = deque()
@@ -610,18 +507,3 @@ class FakeProcessTransport:
     def _killed(self) -> None:
         if self._status is None:
             self.exit(signal=signal.SIGKILL)
-
-    def _maybe_end(self) -> None:
-        if self._reason is None or self._open or self._ended:
-            return
-        self._ended = True
-        self._call(self._protocol.processEnded, self._reason)
-
-    def _call(self, callback: Any, *args: Any) -> None:
-        if self._failed:
-            return
-        try:
-            callback(*args)
-        except BaseException:
-            self._failed = True
-            raise

@@ -262,7 +262,7 @@ class FakeTransportHarness(ContractHarness):
         self._held = True
 
         def release() -> None:
-            for fd in sorted(fake._open):
+            for fd in sorted(fake._open_fds):
                 fake.lose(fd)
 
         return release

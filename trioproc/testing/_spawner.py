@@ -393,7 +393,7 @@ class _Player:
             if before:
                 await trio.sleep(before)
             await fake._until_reading(fd)
-            if fd in fake._open:
+            if fd in fake._open_fds:
                 fake.deliver(fd, data)
         await trio.sleep(command.delay)
 
