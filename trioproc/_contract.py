@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ._flow import InputEnd
     from ._interfaces import IProcessProtocol, IProducer
     from ._os._reader import Hold
-    from ._streams import OutputStream, StdinStream
+    from ._streams import OutputStream, StdinStream, StreamHost
 
 __all__ = [
     "ProcessAddress",
@@ -386,3 +386,10 @@ class TransportBase(Generic[_W]):
         self._ended = True
         assert self._protocol is not None
         self._call(self._protocol.processEnded, self._reason)
+
+
+if TYPE_CHECKING:
+
+    def _hosts_stream_mode(transport: TransportBase[Any]) -> StreamHost:
+        # Checked by mypy only: every transport on this base hosts stream mode.
+        return transport

@@ -15,10 +15,12 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, Final, NoReturn, Union, final
+from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol, Union, final
 
 import attrs
 import trio
+
+from ._util import NoPublicConstructor
 
 if TYPE_CHECKING:
     from ._errors import ProcessEnded
@@ -28,6 +30,7 @@ __all__ = [
     "LineTooLong",
     "OutputStream",
     "StdinStream",
+    "StreamHost",
     "StreamProtocol",
     "UnexpectedEOF",
 ]
@@ -36,6 +39,26 @@ __all__ = [
 _LINES_YIELD_EVERY: Final = 1 << 16
 #: How many unread bytes an output stream holds before its pump pauses.
 OUTPUT_BUFFER: Final = 1 << 18
+
+
+class StreamHost(Protocol):
+    """What a transport offers stream mode: the real transport and the fake
+    both do, through `trioproc._contract.TransportBase`."""
+
+    def _output_fds(self) -> list[int]:
+        """The child fds the parent reads."""
+
+    def _pause_reading(self, fd: int) -> None:
+        """Stop reading *fd*: its stream's buffer is full."""
+
+    def _resume_reading(self, fd: int) -> None:
+        """Read *fd* again: its stream's buffer has room."""
+
+    def _attach_streams(self, streams: dict[int, OutputStream]) -> None:
+        """Keep *streams* for the transport's ``stdout`` and ``stderr``."""
+
+    def closeChildFD(self, childFD: int) -> None:
+        """Close the parent's end of *childFD*, discarding unread output."""
 
 
 async def _fail(error: Exception) -> NoReturn:
@@ -51,13 +74,9 @@ def _closed_stream() -> trio.ClosedResourceError:
     return trio.ClosedResourceError("this output stream was closed")
 
 
-def _no_constructor(cls: type) -> NoReturn:
-    raise TypeError(f"{cls.__name__} has no public constructor: use spawn()")
-
-
 @final
-@attrs.define(eq=False, init=False)
-class StdinStream(trio.abc.SendStream):
+@attrs.define(eq=False)
+class StdinStream(trio.abc.SendStream, metaclass=NoPublicConstructor):
     """The child's fd 0 as a `trio.abc.SendStream` (``transport.stdin``).
 
     ``send_all`` returns once every byte is queued for the child, waiting
@@ -70,15 +89,6 @@ class StdinStream(trio.abc.SendStream):
     committed: int = attrs.field(init=False, default=0)
     """Bytes of the last ``send_all`` that were queued (all, unless cancelled)."""
     _sending: bool = attrs.field(init=False, default=False)
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        _no_constructor(type(self))
-
-    @classmethod
-    def _create(cls, writer: InputEnd) -> StdinStream:
-        self = cls.__new__(cls)
-        self.__attrs_init__(writer)
-        return self
 
     def _unusable(self) -> Exception | None:
         queue = self._writer.queue
@@ -177,8 +187,8 @@ Pattern = Union[bytes, "re.Pattern[bytes]"]
 
 
 @final
-@attrs.define(eq=False, init=False)
-class OutputStream(trio.abc.ReceiveStream):
+@attrs.define(eq=False)
+class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
     """One of the child's output fds as a `trio.abc.ReceiveStream` (stream mode).
 
     ``receive_some()``, ``lines()`` and ``expect()`` read from one buffer, so
@@ -186,7 +196,7 @@ class OutputStream(trio.abc.ReceiveStream):
     not returned is what the next one returns first.
     """
 
-    _transport: Any  # a transport that hosts stream mode (see StreamProtocol)
+    _transport: StreamHost
     _fd: int
     _chunks: deque[bytes] = attrs.field(init=False, factory=deque)
     #: Bytes of ``_chunks[0]`` already returned (lines take a chunk in pieces).
@@ -207,15 +217,6 @@ class OutputStream(trio.abc.ReceiveStream):
     _arrived: trio.lowlevel.ParkingLot = attrs.field(
         init=False, factory=trio.lowlevel.ParkingLot
     )
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        _no_constructor(type(self))
-
-    @classmethod
-    def _create(cls, transport: Any, fd: int) -> OutputStream:
-        self = cls.__new__(cls)
-        self.__attrs_init__(transport, fd)
-        return self
 
     def _clear(self) -> None:
         self._chunks.clear()
@@ -591,12 +592,12 @@ class StreamProtocol:
         self.streams: dict[int, OutputStream] = {}
 
     def makeConnection(self, transport: Any) -> None:
-        # Any transport that hosts stream mode (the real one, the fake) has
-        # _output_fds(), _pause_reading(fd), _resume_reading(fd) and a
-        # _streams mapping for its stdout/stderr properties.
-        for fd in transport._output_fds():
-            self.streams[fd] = OutputStream._create(transport, fd)
-        transport._streams = self.streams
+        # Stream mode runs on a transport that hosts it (the real one, the
+        # fake): a StreamHost.
+        host: StreamHost = transport
+        for fd in host._output_fds():
+            self.streams[fd] = OutputStream._create(host, fd)
+        host._attach_streams(self.streams)
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         self.streams[childFD]._feed(data)

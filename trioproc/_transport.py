@@ -20,6 +20,7 @@ import trio
 from ._contract import ProcessAddress, TransportBase, parse_signal
 from ._errors import ProcessEnded
 from ._options import check_kill_after
+from ._util import NoPublicConstructor
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
@@ -42,8 +43,8 @@ _KEYBOARD_SIGNALS: Final = frozenset(
 
 
 @final
-@attrs.define(eq=False, init=False)
-class ProcessTransport(TransportBase["ChildWriter"]):
+@attrs.define(eq=False)
+class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstructor):
     """The parent's side of one child: Twisted's process transport contract.
 
     Handed out by ``async with trioproc.spawn(...) as transport``; it has no
@@ -70,9 +71,6 @@ class ProcessTransport(TransportBase["ChildWriter"]):
     _stdin: StdinStream | None = attrs.field(init=False, default=None)
     _ending: trio.Event = attrs.field(init=False, factory=trio.Event)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        raise TypeError("ProcessTransport has no public constructor: use spawn()")
-
     @classmethod
     def _create(
         cls,
@@ -84,8 +82,8 @@ class ProcessTransport(TransportBase["ChildWriter"]):
         stream_mode: bool,
     ) -> ProcessTransport:
         """The transport of a child *backend* started (``spawn()``'s job)."""
-        self = cls.__new__(cls)
-        self.__attrs_init__(
+        self = NoPublicConstructor._create(
+            cls,
             backend,
             launched.process,
             protocol,

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Literal, final
 
+import attrs
 import trio
 
 from .._contract import (
@@ -33,112 +34,20 @@ from .._contract import (
     parse_signal,
 )
 from .._errors import ProcessEnded, ProcessExitedAlready
-from .._flow import InputQueue
 from .._options import DEFAULT_CHILD_FDS, check_kill_after, check_protocol
 from .._streams import StdinStream, StreamProtocol
+from ._fake_writer import FakeWriter
 
 if TYPE_CHECKING:
     from .._interfaces import IProcessProtocol, IProducer
     from .._os._reader import Hold
     from .._streams import OutputStream
 
-__all__ = ["FakeProcessTransport"]
-
-_EOF = b"\x04"
-
-
-class _FakeWriter:
-    """What the child reads on one ``"w"`` fd: received bytes, and bytes the
-    parent wrote that a stalled child has not read yet (`pending`, counted by
-    `queue` as the real writer counts its queue)."""
-
-    def __init__(
-        self, fake: FakeProcessTransport, fd: int, high: int, low: int
-    ) -> None:
-        self.fake, self.fd = fake, fd
-        self.queue = InputQueue(high, low, _EOF if fake._terminal else None)
-        self.received = bytearray()
-        self.pending = bytearray()
-        self.stalled = False
-        self._room = trio.lowlevel.ParkingLot()
-
-    def write(self, data: bytes | memoryview) -> None:
-        if self.queue.done or not data:
-            return
-        self._take(data, len(data))
-        if self.queue.wrote():
-            self.fake._defer(self._turn)
-
-    def offer(self, data: memoryview, *, copy: bool) -> int:
-        """As the real writer: what the child reads at once, then what fits
-        below the high mark."""
-        if self.queue.done:
-            return 0
-        return self._take(data, self.queue.room)
-
-    def _take(self, data: bytes | memoryview, room: int) -> int:
-        if self.stalled or self.pending:
-            taken = data[:room]
-            self.pending += taken
-            self.queue.accepted(data, len(taken), len(taken))
-        else:
-            taken = data
-            self.received += taken
-            self.queue.accepted(data, len(taken), 0)
-        return len(taken)
-
-    def _turn(self) -> None:
-        # As the real writer: a pull producer's turn comes once everything
-        # queued is written.
-        producer = self.queue.turn()
-        if producer is not None:
-            producer.resumeProducing()
-
-    def drain(self, nbytes: int | None) -> None:
-        taken = self.pending[:nbytes] if nbytes is not None else self.pending[:]
-        del self.pending[: len(taken)]
-        self.received += taken
-        if self.queue.drained(len(taken)):
-            self._room.unpark_all()
-            self._turn()
-        if self.queue.closing and not self.pending:
-            self.fake._defer(lambda: self.fake._lose(self.fd))
-
-    async def wait_for_room(self) -> None:
-        if self.queue.full:
-            await self._room.park()
-        else:
-            await trio.lowlevel.checkpoint()
-
-    def register_producer(self, producer: IProducer, streaming: bool) -> None:
-        self.queue.register(producer, streaming)
-
-    def unregister_producer(self) -> None:
-        self.queue.unregister()
-
-    def close(self) -> None:
-        if self.queue.done:
-            return
-        eof = self.queue.end_of_input()
-        if eof:
-            self._take(eof, len(eof))
-        self.queue.closing = True
-        self._room.unpark_all()
-        if not self.pending:
-            self.fake._defer(lambda: self.fake._lose(self.fd))
-
-    def end(self, broken: bool) -> None:
-        """The fd is gone: drop what waits, wake send_all, stop the producer."""
-        self.queue.drop(broken=broken)
-        self.pending.clear()
-        self._room.unpark_all()
-        producer = self.queue.unregister()
-        if producer is not None:
-            producer.stopProducing()
+__all__ = ["FakeProcessTransport", "ScriptDriver"]
 
 
 @final
-class FakeProcessTransport(TransportBase[_FakeWriter]):
+class FakeProcessTransport(TransportBase[FakeWriter]):
     """A process transport with no process: the whole contract, in memory.
 
     ``FakeProcessTransport(protocol)`` connects *protocol* at once
@@ -186,7 +95,13 @@ class FakeProcessTransport(TransportBase[_FakeWriter]):
         self._terminal = pty
         self._kill_after = check_kill_after(kill_after)
         self._writers = {
-            fd: _FakeWriter(self, fd, high_water, low_water)
+            fd: FakeWriter(
+                high_water,
+                low_water,
+                terminal=pty,
+                defer=self._defer,
+                lost=partial(self._lose, fd),
+            )
             for fd, how in layout.items()
             if how == "w"
         }
@@ -407,45 +322,14 @@ class FakeProcessTransport(TransportBase[_FakeWriter]):
     def _paused(self, fd: int) -> bool:
         return self._protocol_paused or fd in self._buffer_full
 
-    def _read_everything(self) -> None:
-        """Drop every hold on reading, as the real block does on its way out."""
-        self._protocol_paused = False
-        self._buffer_full.clear()
-        self._defer(self._release_held)
-
-    # --- what a scripted child needs (trioproc.testing's fake spawn) -------
+    # --- internals ---------------------------------------------------------
 
     def _defer(self, action: Callable[[], object]) -> None:
         """Queue what the real transport would do later, from a task."""
         self._later.append(action)
         self._work.set()
 
-    async def _kernel(self) -> None:
-        """Deliver deferred work as it comes, until the child has ended: what
-        the real transport's tasks do, for a fake that a script plays."""
-        while self._status is None or self._open_fds:
-            self.flush()
-            if self._status is not None and not self._open_fds:
-                break
-            self._work = trio.Event()
-            if not self._later:
-                await self._work.wait()
-        await trio.lowlevel.checkpoint()
-
-    async def _until_reading(self, fd: int) -> None:
-        """Return once the parent reads *fd* (a child blocks on a full pipe)."""
-        while self._paused(fd) and fd not in self.closedChildFDs:
-            await self._reading_changed.wait()
-        await trio.lowlevel.checkpoint()
-
-    async def _until_lost(self, fd: int) -> None:
-        """Return once *fd* is lost (for fd 0: the child read end of file)."""
-        self.flush()
-        await self._fd_lost[fd].wait()
-
-    # --- internals ---------------------------------------------------------
-
-    def _writer(self, fd: int) -> _FakeWriter:
+    def _writer(self, fd: int) -> FakeWriter:
         writer = self._writers.get(fd)
         if writer is None:
             raise not_a_write_fd(fd, self._writers)
@@ -507,3 +391,87 @@ class FakeProcessTransport(TransportBase[_FakeWriter]):
     def _killed(self) -> None:
         if self._status is None:
             self.exit(signal=signal.SIGKILL)
+
+
+@final
+@attrs.define(eq=False)
+class ScriptDriver:
+    """The child's side of a `FakeProcessTransport` for code that plays the
+    child from a task of its own (the scripted children of ``fake_spawn``)
+    or checks the contract on it.
+
+    The fake's public drivers (`FakeProcessTransport.deliver`, ``lose``,
+    ``exit``, ``stall``, ``drain``) serve a test that plays the child step by
+    step. A script that plays it concurrently with the code under test also
+    waits -- for the parent to read, for an fd to be lost --, runs the work
+    the fake defers as a task (`run`, what the real transport's tasks do),
+    and ends the block as the real block ends (`leave`).
+    """
+
+    fake: FakeProcessTransport
+
+    @property
+    def input_fds(self) -> list[int]:
+        """The child fds the parent writes to (``"w"``), in order."""
+        return sorted(self.fake._writers)
+
+    @property
+    def open_fds(self) -> frozenset[int]:
+        """The child fds not lost yet."""
+        return frozenset(self.fake._open_fds)
+
+    @property
+    def kill_after(self) -> float:
+        """The grace the fake's ``stop()`` gives, as ``spawn(kill_after=)``."""
+        return self.fake._kill_after
+
+    def written(self, fd: int) -> bytes:
+        """What the parent wrote to *fd*: read by the child or waiting
+        (``b""`` for an fd the parent does not write to)."""
+        writer = self.fake._writers.get(fd)
+        if writer is None:
+            return b""
+        return bytes(writer.received + writer.pending)
+
+    def on_signal(self, handler: Callable[[int], bool] | None) -> None:
+        """Let *handler* react to each signal the parent sends (and to a
+        hang-up); it returns ``True`` when it dealt with it, else SIGKILL
+        ends the fake child as usual."""
+        self.fake._signal_handler = handler
+
+    async def run(self) -> None:
+        """Deliver deferred work as it comes, until the child has ended."""
+        fake = self.fake
+        while fake._status is None or fake._open_fds:
+            fake.flush()
+            if fake._status is not None and not fake._open_fds:
+                break
+            fake._work = trio.Event()
+            if not fake._later:
+                await fake._work.wait()
+        await trio.lowlevel.checkpoint()
+
+    async def until_reading(self, fd: int) -> None:
+        """Return once the parent reads *fd* (a child blocks on a full pipe)."""
+        fake = self.fake
+        while fake._paused(fd) and fd not in fake.closedChildFDs:
+            await fake._reading_changed.wait()
+        await trio.lowlevel.checkpoint()
+
+    async def until_lost(self, fd: int) -> None:
+        """Return once *fd* is lost (for fd 0: the child read end of file)."""
+        self.fake.flush()
+        await self.fake._fd_lost[fd].wait()
+
+    def leave(self) -> None:
+        """End the block as the real one ends without an error: close the
+        write ends after their data, discard stream mode's unread output, and
+        lift every hold on reading, so that the child can run to its end."""
+        fake = self.fake
+        for fd in self.input_fds:
+            fake.closeChildFD(fd)
+        for stream in fake._streams.values():
+            stream._discard()
+        fake._protocol_paused = False
+        fake._buffer_full.clear()
+        fake._defer(fake._release_held)
