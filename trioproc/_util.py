@@ -4,6 +4,8 @@
 transport, a stream, a pipeline) refuses to be built by its users, as trio's
 metaclass of that name does: ``Cls(...)`` raises `TypeError`, and the library
 builds one with ``Cls._create(...)``, which runs the ordinary ``__init__``.
+`fail` is how a stream refuses a call, so that a cancelled task sees its
+cancellation first.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 from abc import ABCMeta
 from typing import Any, NoReturn, TypeVar
 
-__all__ = ["NoPublicConstructor"]
+import trio
+
+__all__ = ["NoPublicConstructor", "fail"]
 
 _T = TypeVar("_T")
 
@@ -31,3 +35,12 @@ class NoPublicConstructor(ABCMeta):
     def _create(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
         """Build an instance: the library's own way in (``__init__`` runs)."""
         return super().__call__(*args, **kwargs)  # type: ignore[misc,no-any-return]  # cls is an instance of this metaclass
+
+
+async def fail(error: Exception) -> NoReturn:
+    """Raise *error*, unless the caller is cancelled: a block torn down by a
+    cancellation closes its own streams, and a task of that block must see
+    its cancellation (trio's rule: a cancelled call raises Cancelled), not a
+    closed stream."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    raise error
