@@ -3,7 +3,9 @@
 The transport delivers data one way only: pumps call the protocol. Stream mode
 is a protocol too (`trioproc._streams.StreamProtocol`). Callbacks always come
 from the transport's own tasks, never from inside a method the protocol
-called, so a protocol never sees itself re-entered.
+called, so a protocol never sees itself re-entered. What the contract asks
+and does not depend on a real process is `trioproc._contract.TransportBase`,
+shared with the fake; this module adds the child, its backend and its tasks.
 """
 
 from __future__ import annotations

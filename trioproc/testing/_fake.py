@@ -1,10 +1,12 @@
 """`FakeProcessTransport`: the process contract in memory, for unit tests.
 
-It accepts and refuses exactly what the real transport does (both take their
-checks from `trioproc._contract`), runs the same stream-mode protocol and the
-same ``stdin`` stream, and calls the protocol's callbacks in the contract's
-order. A test plays the child with the drivers `deliver`, `lose`, `exit`,
-`stall` and `drain`.
+It accepts and refuses exactly what the real transport does (both are a
+`trioproc._contract.TransportBase`, and their writers share the queue rules of
+`trioproc._flow`), runs the same stream-mode protocol and the same ``stdin``
+stream, and calls the protocol's callbacks in the contract's order. A test
+plays the child with the drivers `deliver`, `lose`, `exit`, `stall` and
+`drain`; a script that plays it from a task (the fake spawn) also uses a
+`ScriptDriver`.
 
 One rule keeps it faithful: the real transport never calls the protocol from
 inside a method the protocol called; it does so later, from its tasks. So
@@ -291,7 +293,7 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
                 self.signalProcess("KILL")
         return await self.wait()
 
-    # --- what stream mode needs (see trioproc._streams.StreamProtocol) -----
+    # --- what the contract base needs (see trioproc._contract.TransportBase) -
 
     def _output_fds(self) -> list[int]:
         return sorted(self._readable)
