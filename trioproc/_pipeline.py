@@ -21,6 +21,7 @@ import trio
 
 from ._options import SpawnOptions, StrOrBytesPath
 from ._spawn import exit_nursery, spawn
+from ._util import NoPublicConstructor
 
 if TYPE_CHECKING:
     from ._streams import OutputStream, StdinStream
@@ -115,7 +116,7 @@ def pipeline(
 
 
 @final
-class Pipeline:
+class Pipeline(metaclass=NoPublicConstructor):
     """The ``async with`` block of a pipeline, returned by `pipeline`; the
     block gives this same object."""
 
@@ -147,20 +148,18 @@ class Pipeline:
     _nursery_manager: Any
     _nursery: trio.Nursery | None
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        raise TypeError("Pipeline has no public constructor: use pipeline()")
+    _made_by = "pipeline()"
 
-    @classmethod
-    def _create(
-        cls,
+    def __init__(
+        self,
         argvs: list[list[StrOrBytesPath]],
         env: Mapping[str, str] | Mapping[bytes, bytes] | None,
         cwd: StrOrBytesPath | None,
         stderr: int | None,
         check: bool,
         kill_after: float,
-    ) -> Pipeline:
-        self = cls.__new__(cls)
+    ) -> None:
+        """Made by `pipeline` (``Pipeline._create``), which checked the arguments."""
         self.args = argvs
         self._env = env
         self._cwd = cwd
@@ -172,7 +171,6 @@ class Pipeline:
         self._leave = trio.Event()
         self._nursery_manager = None
         self._nursery = None
-        return self
 
     @property
     def stdin(self) -> StdinStream | None:

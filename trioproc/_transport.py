@@ -3,36 +3,30 @@
 The transport delivers data one way only: pumps call the protocol. Stream mode
 is a protocol too (`trioproc._streams.StreamProtocol`). Callbacks always come
 from the transport's own tasks, never from inside a method the protocol
-called, so a protocol never sees itself re-entered.
+called, so a protocol never sees itself re-entered. What the contract asks
+and does not depend on a real process is `trioproc._contract.TransportBase`,
+shared with the fake; this module adds the child, its backend and its tasks.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 import trio
 
-from ._contract import (
-    ProcessAddress,
-    as_bytes,
-    join_sequence,
-    not_a_child_fd,
-    not_a_write_fd,
-    parse_signal,
-    producer_registered,
-)
+from ._contract import ProcessAddress, TransportBase, parse_signal
 from ._errors import ProcessEnded
 from ._options import check_kill_after
-from ._statistics import FDStatistics, TransportStatistics, snapshot
+from ._util import NoPublicConstructor
 
 if TYPE_CHECKING:
-    from ._interfaces import IProcessProtocol, IProducer
+    from ._interfaces import IProcessProtocol
+    from ._os._reader import Hold
     from ._os._seam import (
         Backend,
         ChildProcess,
@@ -51,8 +45,8 @@ _KEYBOARD_SIGNALS: Final = frozenset(
 
 
 @final
-@attrs.define(eq=False, init=False)
-class ProcessTransport:
+@attrs.define(eq=False)
+class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstructor):
     """The parent's side of one child: Twisted's process transport contract.
 
     Handed out by ``async with trioproc.spawn(...) as transport``; it has no
@@ -79,9 +73,6 @@ class ProcessTransport:
     _stdin: StdinStream | None = attrs.field(init=False, default=None)
     _ending: trio.Event = attrs.field(init=False, factory=trio.Event)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        raise TypeError("ProcessTransport has no public constructor: use spawn()")
-
     @classmethod
     def _create(
         cls,
@@ -93,8 +84,8 @@ class ProcessTransport:
         stream_mode: bool,
     ) -> ProcessTransport:
         """The transport of a child *backend* started (``spawn()``'s job)."""
-        self = cls.__new__(cls)
-        self.__attrs_init__(
+        self = NoPublicConstructor._create(
+            cls,
             backend,
             launched.process,
             protocol,
@@ -129,72 +120,6 @@ class ProcessTransport:
             return remote.pid
         return self._child.pid
 
-    def write(self, data: bytes) -> None:
-        """Write *data* to the child's fd 0 without blocking.
-
-        Once fd 0 is closed (by the parent, or by the child) the data is
-        dropped quietly, as the contract says.
-
-        Raises:
-          TypeError: *data* is not bytes.
-          KeyError: fd 0 is not a ``"w"`` fd of this child.
-        """
-        self.writeToChild(0, data)
-
-    def writeSequence(self, seq: Iterable[bytes]) -> None:
-        """Write each bytes object of *seq* to fd 0, in order, without blocking."""
-        self.writeToChild(0, join_sequence(seq))
-
-    def writeToChild(self, childFD: int, data: bytes) -> None:
-        """Write *data* to the child's *childFD*, a ``"w"`` fd, without blocking.
-
-        Raises:
-          TypeError: *data* is not bytes.
-          KeyError: *childFD* is not a ``"w"`` fd of this child.
-        """
-        checked = as_bytes(data)
-        writer = self._writers.get(childFD)
-        if writer is None:
-            raise not_a_write_fd(childFD, self._writers)
-        writer.write(checked)
-
-    def closeChildFD(self, childFD: int) -> None:
-        """Close the parent's end of *childFD*.
-
-        A write end is closed once its pending data is written (a terminal gets
-        its end-of-file character instead); a read end is closed at once and
-        unread output is discarded. An fd handed over as a parent fd number has
-        no end here to close. Closing twice is harmless.
-
-        Raises:
-          KeyError: *childFD* is not an fd of this child.
-        """
-        if not self._close_fd(childFD) and childFD not in self._passed_fds:
-            raise not_a_child_fd(
-                childFD, {*self._readers, *self._writers, *self._passed_fds}
-            )
-
-    def closeStdin(self) -> None:
-        """Close fd 0 after pending data (a terminal: send end-of-file)."""
-        self._close_fd(0)
-
-    def closeStdout(self) -> None:
-        """Close the parent's end of fd 1, discarding unread output."""
-        self._close_fd(1)
-
-    def closeStderr(self) -> None:
-        """Close the parent's end of fd 2, discarding unread output."""
-        self._close_fd(2)
-
-    def loseConnection(self) -> None:
-        """Close stdin, stdout and stderr.
-
-        A pseudo-terminal is closed at once, pending input dropped: the child
-        is hung up (SIGHUP), as when a terminal window closes.
-        """
-        for fd in (0, 1, 2):
-            self._close_fd(fd)
-
     def signalProcess(self, signalID: str | int | signal.Signals) -> None:
         """Send the child a signal: ``"KILL"``, ``"TERM"``, ``"INT"``, ``"HUP"``,
         ``"STOP"``, ``"CONT"``, any `signal.Signals` name, or a number.
@@ -218,57 +143,6 @@ class ProcessTransport:
             self._child.send_signal(signum, foreground_of=self._pty_master)
         else:
             self._child.send_signal(signum)
-
-    def getHost(self) -> ProcessAddress:
-        """A `ProcessAddress`."""
-        return ProcessAddress()
-
-    def getPeer(self) -> ProcessAddress:
-        """A `ProcessAddress`."""
-        return ProcessAddress()
-
-    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
-        """Let *producer* feed the child's stdin, with flow control.
-
-        A streaming (push) producer gets ``pauseProducing()`` when the bytes
-        queued for fd 0 pass the high-water mark and ``resumeProducing()``
-        when they fall below the low-water mark -- once per crossing, never
-        resumed unless paused. A pull producer gets ``resumeProducing()`` now
-        and each time the queue has room again after it wrote. When fd 0 is
-        lost (closed, or the child closed it) the producer gets
-        ``stopProducing()``; with no fd 0, or one already lost, it gets that
-        at once.
-
-        Raises:
-          RuntimeError: a producer is registered already.
-        """
-        writer = self._writers.get(0)
-        if writer is not None and writer.producer is not None:
-            raise producer_registered(writer.producer)
-        if writer is None:
-            producer.stopProducing()
-        else:
-            writer.register_producer(producer, bool(streaming))
-
-    def unregisterProducer(self) -> None:
-        """Forget the registered producer, if any (always safe)."""
-        writer = self._writers.get(0)
-        if writer is not None:
-            writer.unregister_producer()
-
-    def pauseProducing(self) -> None:
-        """Stop reading the child's output; the child blocks on a full pipe."""
-        for reader in self._readers.values():
-            reader.pause("protocol")
-
-    def resumeProducing(self) -> None:
-        """Read the child's output again after `pauseProducing`."""
-        for reader in self._readers.values():
-            reader.resume("protocol")
-
-    def stopProducing(self) -> None:
-        """Close everything, as `loseConnection`; the child is left to exit."""
-        self.loseConnection()
 
     # --- Trio-native additions ---------------------------------------------
 
@@ -310,69 +184,12 @@ class ProcessTransport:
         await self._child.stop(grace)
         return await self.wait()
 
-    def statistics(self) -> TransportStatistics:
-        """The flow state now: per fd, bytes buffered and whether it is paused
-        or closed, and the producer's state."""
-        readers = (
-            FDStatistics(
-                fd,
-                "r",
-                self._streams[fd]._size if fd in self._streams else 0,
-                reader.paused,
-                reader.closed,
-            )
-            for fd, reader in self._readers.items()
-        )
-        return snapshot(self._writers, readers)
+    # --- internals ---------------------------------------------------------
 
-    @property
-    def stdin(self) -> StdinStream | None:
-        """fd 0 as a `trio.abc.SendStream`, when fd 0 is ``"w"`` (or a pty).
-
-        ``send_all`` waits for room in the same queue `write` uses, so the two
-        keep their order; ``aclose`` is `closeStdin`.
-        """
-        if self._stdin is None and 0 in self._writers:
-            from ._streams import StdinStream
-
-            self._stdin = StdinStream._create(self._writers[0])
-        return self._stdin
-
-    @property
-    def stdout(self) -> OutputStream | None:
-        """fd 1 as an `OutputStream` (a `trio.abc.ReceiveStream`) in stream
-        mode, else ``None``."""
-        return self._output_stream(1)
-
-    @property
-    def stderr(self) -> OutputStream | None:
-        """fd 2 as an `OutputStream` (a `trio.abc.ReceiveStream`) in stream
-        mode, else ``None``."""
-        return self._output_stream(2)
-
-    def resize(self, rows: int, cols: int) -> None:
-        """Set the pseudo-terminal's window size; the child gets SIGWINCH.
-
-        Raises:
-          io.UnsupportedOperation: the child has no pseudo-terminal.
-          trio.ClosedResourceError: the terminal is closed already.
-          ValueError: a size outside 1..65535.
-        """
-        if not self._terminal:
-            raise io.UnsupportedOperation(
-                "resize() needs a pseudo-terminal: spawn(..., pty=True)"
-            )
-        for n in (rows, cols):
-            if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= 0xFFFF:
-                raise ValueError(f"rows and cols must be from 1 to 65535, not {n!r}")
+    def _set_window_size(self, rows: int, cols: int) -> None:
         if self._pty_master is None:
             raise trio.ClosedResourceError("the pseudo-terminal is closed")
         self._backend.set_window_size(self._pty_master, rows, cols)
-
-    # --- internals ---------------------------------------------------------
-
-    def _output_stream(self, fd: int) -> OutputStream | None:
-        return self._streams.get(fd)
 
     def _close_fd(self, fd: int) -> bool:
         if self._terminal and fd == 2:
@@ -394,11 +211,15 @@ class ProcessTransport:
     def _output_fds(self) -> list[int]:
         return list(self._readers)
 
-    def _pause_reading(self, fd: int) -> None:
-        self._readers[fd].pause("buffer")
+    def _pause_reading(self, fd: int, hold: Hold = "buffer") -> None:
+        self._readers[fd].pause(hold)
 
-    def _resume_reading(self, fd: int) -> None:
-        self._readers[fd].resume("buffer")
+    def _resume_reading(self, fd: int, hold: Hold = "buffer") -> None:
+        self._readers[fd].resume(hold)
+
+    def _reader_state(self, fd: int) -> tuple[bool, bool]:
+        reader = self._readers[fd]
+        return reader.paused, reader.closed
 
     def _start_tasks(self, nursery: trio.Nursery) -> None:
         """Start the reaper, a pump per read end and a writer per write end."""
@@ -474,17 +295,6 @@ class ProcessTransport:
         for reader in self._readers.values():
             reader.finish()
 
-    def _call(self, callback: Any, *args: Any) -> None:
-        # After one callback has raised, the protocol hears nothing more: its
-        # state is unknown, and the exception is already on its way out.
-        if self._failed:
-            return
-        try:
-            callback(*args)
-        except BaseException:
-            self._failed = True
-            raise
-
     def _deliverer(self, fd: int) -> Any:
         assert self._protocol is not None
         received = self._protocol.childDataReceived
@@ -506,18 +316,13 @@ class ProcessTransport:
             # The terminal's end of output: its input is gone too.
             self._writers[0].abort()
         self._maybe_close_terminal()
-        assert self._protocol is not None
-        self._call(self._protocol.childConnectionLost, fd)
-        self._maybe_end()
+        self._report_lost(fd)
 
     def _on_reaped(self) -> None:
         status = self._child.status
         assert status is not None
-        self._reason = ProcessEnded.from_wait_status(status)
         self._maybe_close_terminal()
-        assert self._protocol is not None
-        self._call(self._protocol.processExited, self._reason)
-        self._maybe_end()
+        self._report_exited(ProcessEnded.from_wait_status(status))
 
     def _maybe_close_terminal(self) -> None:
         """Close the master once its tasks are done, and the child is reaped
@@ -536,10 +341,3 @@ class ProcessTransport:
             # No notify_closing: the tasks that waited on it have finished.
             self._pty_master = None
             os.close(master)
-
-    def _maybe_end(self) -> None:
-        if self._reason is None or self._open_fds or self._ended:
-            return
-        self._ended = True
-        assert self._protocol is not None
-        self._call(self._protocol.processEnded, self._reason)

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 import trio
 
+from .._flow import InputEnd
+
 if TYPE_CHECKING:
-    from .._interfaces import IProducer
     from .._options import SpawnOptions
     from ._launch import Launch
     from ._reader import Hold
@@ -109,42 +110,12 @@ class ChildReader(Protocol):
         """The pump task: *deliver* data until the end, then call *lost*."""
 
 
-class ChildWriter(Protocol):
-    """The parent's write end of one child fd, with its queue."""
-
-    high_water: int
-    low_water: int
-    buffered: int
-    closing: bool
-    broken: bool
-    producer: IProducer | None
-    streaming: bool
-    producer_paused: bool
-
-    @property
-    def done(self) -> bool:
-        """Nothing more will be accepted."""
-
-    def write(self, data: bytes) -> None:
-        """Queue *data*, writing what fits now; dropped once `done`."""
-
-    def offer(self, data: memoryview, *, copy: bool) -> int:
-        """Take what fits below the high-water mark; return how much."""
-
-    def register_producer(self, producer: IProducer, streaming: bool) -> None:
-        """Let *producer* fill the queue, with flow control."""
-
-    def unregister_producer(self) -> None:
-        """Forget the producer."""
-
-    def close(self) -> None:
-        """End the fd once the queue is written (a terminal: send EOF)."""
+class ChildWriter(InputEnd, Protocol):
+    """The parent's write end of one child fd, with its queue (`InputEnd`),
+    and the task that writes it out."""
 
     def abort(self) -> None:
         """Drop the queue and end the fd now."""
-
-    async def wait_for_room(self) -> None:
-        """Return once the queue is below its high-water mark, or `done`."""
 
     async def run(self, lost: Callable[[], None]) -> None:
         """The writer task: write the queue out until done, then call *lost*."""

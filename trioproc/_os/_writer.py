@@ -26,15 +26,13 @@ import os
 import select
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import Any, Final, final
 
 import attrs
 import trio
 
+from .._flow import InputQueue
 from ._reader import grow_pipe
-
-if TYPE_CHECKING:
-    from .._interfaces import IProducer
 
 __all__ = ["Writer"]
 
@@ -83,83 +81,73 @@ def _reader_gone(fd: int) -> bool:
 
 
 @final
-@attrs.define(eq=False)
+@attrs.define(eq=False, init=False)
 class Writer:
     """The parent's write end of one child fd, with its queue of pending bytes.
+
+    The queue's accounting and its producer rules are `queue`'s
+    (`trioproc._flow.InputQueue`); this class writes, waits and wakes.
 
     Attributes:
       child_fd: the fd number in the child.
       fd: the parent's end (non-blocking), or -1 once the task has finished.
-      high_water, low_water: the queue's marks, in bytes.
-      eof: for a pseudo-terminal, the end-of-file character that closing
-        writes; the fd is the master, shared with the pump, and is not closed
-        here. ``None`` for a pipe, which closing closes.
-      buffered: bytes accepted but not yet written to the fd.
-      closing: no more writes are accepted; pending bytes are still written.
-      broken: the child's end is gone; pending bytes were dropped.
-      producer: the registered producer, if any.
-      streaming: whether it is a streaming (push) producer.
-      producer_paused: whether a streaming producer is paused now.
+      queue: the bytes accepted and not yet written, the marks, the producer.
+        For a pseudo-terminal its ``eof`` is the end-of-file character that
+        closing writes; the fd is the master, shared with the pump, and is not
+        closed here. A pipe (``eof`` is ``None``) is closed by closing.
     """
 
     child_fd: int
     fd: int
-    high_water: int
-    low_water: int
-    eof: bytes | None = None
-    buffered: int = attrs.field(init=False, default=0)
-    closing: bool = attrs.field(init=False, default=False)
-    broken: bool = attrs.field(init=False, default=False)
-    producer: IProducer | None = attrs.field(init=False, default=None)
-    streaming: bool = attrs.field(init=False, default=False)
-    producer_paused: bool = attrs.field(init=False, default=False)
-    _wants_more: bool = attrs.field(init=False, default=False)
-    _queue: deque[memoryview] = attrs.field(init=False, factory=deque)
+    queue: InputQueue
+    _chunks: deque[memoryview] = attrs.field(init=False, factory=deque)
     _idle: trio.CancelScope | None = attrs.field(init=False, default=None)
     _grown: bool = attrs.field(init=False, default=False)
-    _line_start: bool = attrs.field(init=False, default=True)
     _room: trio.lowlevel.ParkingLot = attrs.field(
         init=False, factory=trio.lowlevel.ParkingLot
     )
 
-    @property
-    def done(self) -> bool:
-        """Nothing more will be accepted: closed by the parent or by the child."""
-        return self.closing or self.broken
+    def __init__(
+        self,
+        child_fd: int,
+        fd: int,
+        high_water: int,
+        low_water: int,
+        *,
+        eof: bytes | None = None,
+    ) -> None:
+        self.__attrs_init__(child_fd, fd, InputQueue(high_water, low_water, eof))
 
     def write(self, data: bytes | memoryview) -> None:
-        """Queue *data* in order, writing what fits at once; dropped once `done`."""
-        if self.done or not data:
+        """Queue *data* in order, writing what fits at once; dropped once done."""
+        queue = self.queue
+        if queue.done or not data:
             return
         self._take(data, len(data), copy=False)
-        producer = self.producer
-        if producer is not None:
-            if not self.streaming:
-                # Asked for more from the writer task, never from in here:
-                # the producer may be the caller.
-                self._wants_more = True
-                self._wake()
-            elif self.buffered > self.high_water and not self.producer_paused:
-                self.producer_paused = True
-                producer.pauseProducing()  # type: ignore[attr-defined]  # streaming
+        if queue.producer is not None and queue.wrote():
+            # The turn is given from the writer task, never from in here: the
+            # producer may be the caller.
+            self._wake()
 
     def offer(self, data: memoryview, *, copy: bool) -> int:
         """Take the start of *data* (a view of bytes) that fits: what the fd
         accepts now (up to 1 MiB), then what the queue has room for below its
         high mark.
 
-        Returns how many bytes were taken (0 once `done`; a write that finds
-        the child gone makes the writer `broken`). With *copy*, queued bytes
+        Returns how many bytes were taken (0 once done; a write that finds
+        the child gone makes the queue broken). With *copy*, queued bytes
         are copied, because the caller may reuse its buffer.
         """
-        if self.done or not data:
+        queue = self.queue
+        if queue.done or not data:
             return 0
-        return self._take(data, max(self.high_water - self.buffered, 0), copy=copy)
+        # queue.room, spelled out: a property call costs a tenth of this path.
+        return self._take(data, max(queue.high_water - queue.buffered, 0), copy=copy)
 
     def _take(self, data: bytes | memoryview, room: int, *, copy: bool) -> int:
         # Write what the fd takes now, then queue at most *room* more bytes.
         written = 0
-        if not self._queue and self.fd >= 0:
+        if not self._chunks and self.fd >= 0:
             try:
                 if len(data) <= _WRITE_SIZE:
                     written = os.write(self.fd, data)
@@ -172,61 +160,43 @@ class Writer:
                     raise
                 self._break()
                 return 0
-        taken = written
+        queued = 0
         if written < len(data):
             rest = memoryview(data)[written : written + room]
             if rest:
-                self._queue.append(memoryview(bytes(rest)) if copy else rest)
-                self.buffered += len(rest)
-                taken += len(rest)
+                self._chunks.append(memoryview(bytes(rest)) if copy else rest)
+                queued = len(rest)
                 self._wake()
-        if self.eof is not None and taken:
-            self._line_start = data[taken - 1] == ord("\n")
-        return taken
+        queue = self.queue
+        if queued or queue.eof is not None:  # else nothing to count
+            queue.accepted(data, written + queued, queued)
+        return written + queued
 
     def register_producer(self, producer: Any, streaming: bool) -> None:
-        """Let *producer* fill the queue (the caller checked it is the only one).
-
-        A streaming producer is paused at once if the queue is already past
-        its high mark; a pull producer is asked for its first data now. A
-        writer that is done stops the producer instead.
-        """
-        if self.done:
-            producer.stopProducing()
-            return
-        self.producer, self.streaming = producer, streaming
-        self.producer_paused = False
-        if not streaming:
-            producer.resumeProducing()
-        elif self.buffered > self.high_water:
-            self.producer_paused = True
-            producer.pauseProducing()
+        """Let *producer* fill the queue (see `InputQueue.register`)."""
+        self.queue.register(producer, streaming)
 
     def unregister_producer(self) -> None:
         """Forget the producer, whatever its state."""
-        self.producer = None
-        self.producer_paused = self._wants_more = False
+        self.queue.unregister()
 
     def close(self) -> None:
         """Stop accepting writes; end the fd once every pending byte is written.
 
         A pipe is closed; a terminal gets its end-of-file character instead.
         """
-        if not self.done:
-            if self.eof is not None:
-                # In a terminal's canonical mode, EOF after a partial line only
-                # hands that line over; a second one then means end of input.
-                eof = self.eof if self._line_start else self.eof * 2
+        if not self.queue.done:
+            eof = self.queue.end_of_input()
+            if eof:
                 self._take(eof, len(eof), copy=False)
-            self.closing = True
+            self.queue.closing = True
             self._room.unpark_all()
             self._wake()
 
     def abort(self) -> None:
         """Drop pending bytes and end the fd now."""
-        self._queue.clear()
-        self.buffered = 0
-        self.closing = True
+        self._chunks.clear()
+        self.queue.drop()
         self._room.unpark_all()
         self._wake()
         if self.eof is None and self.fd >= 0:
@@ -236,9 +206,8 @@ class Writer:
 
     def _break(self) -> None:
         # The child's end is gone: what is queued can never be delivered.
-        self.broken = True
-        self._queue.clear()
-        self.buffered = 0
+        self._chunks.clear()
+        self.queue.drop(broken=True, closing=False)
         self._room.unpark_all()
         self._wake()
 
@@ -248,7 +217,7 @@ class Writer:
 
     async def wait_for_room(self) -> None:
         """Return once the queue is below its high mark, or the writer is done."""
-        if self.buffered >= self.high_water and not self.done:
+        if self.queue.full:
             await self._room.park()
         else:
             await trio.lowlevel.checkpoint()
@@ -267,11 +236,11 @@ class Writer:
             pass  # a terminal whose output was closed: the terminal is closing
         finally:
             self.abort()
-            if self.eof is None:
+            if self.queue.eof is None:
                 # No notify_closing: only this task ever waits on the fd.
                 os.close(self.fd)
             self.fd = -1
-            producer, self.producer = self.producer, None
+            producer = self.queue.unregister()
             try:
                 if producer is not None:
                     producer.stopProducing()
@@ -280,9 +249,10 @@ class Writer:
 
     async def _run(self) -> None:
         fd = self.fd
-        queue = self._queue
+        queue = self._chunks
+        state = self.queue
         since_yield = 0
-        while not self.broken:
+        while not state.broken:
             if queue:
                 try:
                     head = queue[0]
@@ -291,7 +261,7 @@ class Writer:
                     else:
                         written = os.writev(fd, list(itertools.islice(queue, _IOV_MAX)))
                 except BlockingIOError:
-                    if not self._grown and self.eof is None:
+                    if not self._grown and state.eof is None:
                         self._grown = True
                         grow_pipe(fd)
                     since_yield = 0
@@ -307,39 +277,35 @@ class Writer:
                 if since_yield >= _YIELD_EVERY:  # a writer that never waits yields
                     since_yield = 0
                     await trio.lowlevel.checkpoint()
-            elif self.closing:
+            elif state.closing:
                 return
-            elif self._wants_more and self.producer is not None:
-                self._wants_more = False
-                self.producer.resumeProducing()
+            elif (producer := state.turn()) is not None:
+                producer.resumeProducing()
                 await trio.lowlevel.checkpoint()
             else:
                 await self._idle_until_woken(fd)
 
     async def _idle_until_woken(self, fd: int) -> None:
-        watch = self.eof is None  # the pump already waits on a terminal's fd
+        watch = self.queue.eof is None  # the pump already waits on a terminal's fd
         with trio.CancelScope() as self._idle:
             if watch:
                 await trio.lowlevel.wait_readable(fd)
             else:
                 await trio.sleep_forever()
         self._idle = None
-        if watch and not self.done and not self._queue and _reader_gone(fd):
+        if watch and not self.queue.done and not self._chunks and _reader_gone(fd):
             self._break()
 
     def _consume(self, written: int) -> None:
-        self.buffered -= written
-        queue = self._queue
-        while written:
+        queue = self._chunks
+        left = written
+        while left:
             head = queue[0]
-            if written >= len(head):
-                written -= len(head)
+            if left >= len(head):
+                left -= len(head)
                 queue.popleft()
             else:
-                queue[0] = head[written:]
-                written = 0
-        if self.buffered < self.low_water:
+                queue[0] = head[left:]
+                left = 0
+        if self.queue.drained(written):
             self._room.unpark_all()
-            if self.producer_paused and self.producer is not None:
-                self.producer_paused = False
-                self.producer.resumeProducing()

@@ -1,10 +1,12 @@
 """`FakeProcessTransport`: the process contract in memory, for unit tests.
 
-It accepts and refuses exactly what the real transport does (both take their
-checks from `trioproc._contract`), runs the same stream-mode protocol and the
-same ``stdin`` stream, and calls the protocol's callbacks in the contract's
-order. A test plays the child with the drivers `deliver`, `lose`, `exit`,
-`stall` and `drain`.
+It accepts and refuses exactly what the real transport does (both are a
+`trioproc._contract.TransportBase`, and their writers share the queue rules of
+`trioproc._flow`), runs the same stream-mode protocol and the same ``stdin``
+stream, and calls the protocol's callbacks in the contract's order. A test
+plays the child with the drivers `deliver`, `lose`, `exit`, `stall` and
+`drain`; a script that plays it from a task (the fake spawn) also uses a
+`ScriptDriver`.
 
 One rule keeps it faithful: the real transport never calls the protocol from
 inside a method the protocol called; it does so later, from its tasks. So
@@ -16,148 +18,38 @@ death of a child sent SIGKILL -- waits here until the next driver call, an
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, final
+from typing import TYPE_CHECKING, Literal, final
 
+import attrs
 import trio
 
 from .._contract import (
-    ProcessAddress,
+    TransportBase,
     as_bytes,
-    join_sequence,
     not_a_child_fd,
     not_a_write_fd,
     parse_signal,
-    producer_registered,
 )
 from .._errors import ProcessEnded, ProcessExitedAlready
 from .._options import DEFAULT_CHILD_FDS, check_kill_after, check_protocol
-from .._statistics import FDStatistics, TransportStatistics, snapshot
 from .._streams import StdinStream, StreamProtocol
+from ._fake_writer import FakeWriter
 
 if TYPE_CHECKING:
     from .._interfaces import IProcessProtocol, IProducer
+    from .._os._reader import Hold
     from .._streams import OutputStream
 
-__all__ = ["FakeProcessTransport"]
-
-_EOF = b"\x04"
-
-
-class _FakeWriter:
-    """What the child reads on one ``"w"`` fd: received bytes, and bytes the
-    parent wrote that a stalled child has not read yet."""
-
-    def __init__(
-        self, fake: FakeProcessTransport, fd: int, high: int, low: int
-    ) -> None:
-        self.fake, self.fd = fake, fd
-        self.high_water, self.low_water = high, low
-        self.received = bytearray()
-        self.pending = bytearray()
-        self.stalled = False
-        self.closing = False
-        self.broken = False
-        self.producer: IProducer | None = None
-        self.streaming = False
-        self.producer_paused = False
-        self.line_start = True
-        self._room = trio.lowlevel.ParkingLot()
-
-    @property
-    def buffered(self) -> int:
-        return len(self.pending)
-
-    @property
-    def done(self) -> bool:
-        return self.closing or self.broken
-
-    def write(self, data: bytes | memoryview) -> None:
-        if self.done or not data:
-            return
-        self._take(data, len(data))
-        producer = self.producer
-        if producer is None:
-            return
-        if not self.streaming:
-            self.fake._defer(self._ask_for_more)
-        elif self.buffered > self.high_water and not self.producer_paused:
-            self.producer_paused = True
-            producer.pauseProducing()  # type: ignore[attr-defined]  # streaming
-
-    def offer(self, data: memoryview, *, copy: bool) -> int:
-        """As the real writer: what the child reads at once, then what fits
-        below the high mark."""
-        if self.done:
-            return 0
-        return self._take(data, max(self.high_water - self.buffered, 0))
-
-    def _take(self, data: bytes | memoryview, room: int) -> int:
-        if self.stalled or self.pending:
-            taken = data[:room]
-            self.pending += taken
-        else:
-            taken = data
-            self.received += taken
-        if taken:
-            self.line_start = bytes(taken[-1:]) == b"\n"
-        return len(taken)
-
-    def _ask_for_more(self) -> None:
-        producer = self.producer
-        # As the real writer: once everything queued is written.
-        wanted = not self.streaming and not self.done and not self.buffered
-        if producer is not None and wanted:
-            producer.resumeProducing()
-
-    def drain(self, nbytes: int | None) -> None:
-        taken = self.pending[:nbytes] if nbytes is not None else self.pending[:]
-        del self.pending[: len(taken)]
-        self.received += taken
-        if self.buffered < self.low_water:
-            self._room.unpark_all()
-            if self.producer_paused and self.producer is not None:
-                self.producer_paused = False
-                self.producer.resumeProducing()
-            self._ask_for_more()
-        if self.closing and not self.pending:
-            self.fake._defer(lambda: self.fake._lose(self.fd))
-
-    async def wait_for_room(self) -> None:
-        if self.buffered >= self.high_water and not self.done:
-            await self._room.park()
-        else:
-            await trio.lowlevel.checkpoint()
-
-    def close(self) -> None:
-        if self.done:
-            return
-        if self.fake._terminal:
-            self.write(_EOF if self.line_start else _EOF * 2)
-        self.closing = True
-        self._room.unpark_all()
-        if not self.pending:
-            self.fake._defer(lambda: self.fake._lose(self.fd))
-
-    def end(self, broken: bool) -> None:
-        """The fd is gone: drop what waits, wake send_all, stop the producer."""
-        self.broken = self.broken or broken
-        self.closing = True
-        self.pending.clear()
-        self._room.unpark_all()
-        producer, self.producer = self.producer, None
-        self.producer_paused = False
-        if producer is not None:
-            producer.stopProducing()
+__all__ = ["FakeProcessTransport", "ScriptDriver"]
 
 
 @final
-class FakeProcessTransport:
+class FakeProcessTransport(TransportBase[FakeWriter]):
     """A process transport with no process: the whole contract, in memory.
 
     ``FakeProcessTransport(protocol)`` connects *protocol* at once
@@ -205,13 +97,21 @@ class FakeProcessTransport:
         self._terminal = pty
         self._kill_after = check_kill_after(kill_after)
         self._writers = {
-            fd: _FakeWriter(self, fd, high_water, low_water)
+            fd: FakeWriter(
+                high_water,
+                low_water,
+                terminal=pty,
+                defer=self._defer,
+                lost=partial(self._lose, fd),
+            )
             for fd, how in layout.items()
             if how == "w"
         }
         self._readable = {fd for fd, how in layout.items() if how == "r"}
-        self._passed = {fd for fd, how in layout.items() if isinstance(how, int)}
-        self._open = {*self._writers, *self._readable}
+        self._passed_fds = frozenset(
+            fd for fd, how in layout.items() if isinstance(how, int)
+        )
+        self._open_fds = {*self._writers, *self._readable}
         # Reading is held by the protocol (pauseProducing), for every fd,
         # and by full stream buffers, per fd.
         self._protocol_paused = False
@@ -224,7 +124,7 @@ class FakeProcessTransport:
         self._ended = False
         self._failed = False
         self._exited = trio.Event()
-        self._fd_lost = {fd: trio.Event() for fd in self._open}
+        self._fd_lost = {fd: trio.Event() for fd in self._open_fds}
         self._reading_changed = trio.Event()
         self._signal_handler: Callable[[int], bool] | None = None
         self._streams: dict[int, OutputStream] = {}
@@ -250,7 +150,7 @@ class FakeProcessTransport:
         self.flush()
         if childFD not in self._readable:
             raise KeyError(f"child fd {childFD!r} is not one the child writes to")
-        if childFD not in self._open:
+        if childFD not in self._open_fds:
             raise ValueError(f"child fd {childFD} is closed: the child cannot write")
         data = as_bytes(data)
         if childFD in self.closedChildFDs or not data:
@@ -271,7 +171,7 @@ class FakeProcessTransport:
         self.flush()
         if childFD not in {*self._writers, *self._readable}:
             raise not_a_child_fd(childFD, {*self._writers, *self._readable})
-        if childFD not in self._open:
+        if childFD not in self._open_fds:
             raise ValueError(f"child fd {childFD} is closed already")
         self._lose(childFD, broken=True)
         self.flush()
@@ -293,15 +193,13 @@ class FakeProcessTransport:
         if self._status is not None:
             raise ProcessExitedAlready("the fake child has exited already")
         if lose_fds:
-            for fd in sorted(self._open):
+            for fd in sorted(self._open_fds):
                 self._lose(fd, broken=True)
         self._status = (signal & 0x7F) if signal is not None else (code & 0xFF) << 8
         self.pid = None
-        self._reason = ProcessEnded.from_wait_status(self._status)
         self._exited.set()
         self._work.set()  # a kernel task waits for the end too
-        self._call(self._protocol.processExited, self._reason)
-        self._maybe_end()
+        self._report_exited(ProcessEnded.from_wait_status(self._status))
         self.flush()
 
     def stall(self, childFD: int = 0) -> None:
@@ -313,7 +211,7 @@ class FakeProcessTransport:
         *childFD*, and goes on reading everything afterwards."""
         self.flush()
         writer = self._writer(childFD)
-        writer.stalled = nbytes is not None and nbytes < writer.buffered
+        writer.stalled = nbytes is not None and nbytes < writer.queue.buffered
         writer.drain(nbytes)
         self.flush()
 
@@ -338,61 +236,22 @@ class FakeProcessTransport:
     def producer(self) -> IProducer | None:
         """The registered producer, or ``None``."""
         stdin = self._writers.get(0)
-        return stdin.producer if stdin is not None else None
+        return stdin.queue.producer if stdin is not None else None
 
     @property
     def streaming(self) -> bool | None:
         """Whether the registered producer is streaming; ``None`` without one."""
         stdin = self._writers.get(0)
-        if stdin is None or stdin.producer is None:
+        if stdin is None or stdin.queue.producer is None:
             return None
-        return stdin.streaming
+        return stdin.queue.streaming
 
     # --- the contract ------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        """Write *data* to fd 0 (see `value`); dropped once fd 0 is closed."""
-        self.writeToChild(0, data)
-
-    def writeSequence(self, seq: Iterable[bytes]) -> None:
-        """Write each bytes object of *seq* to fd 0, in order."""
-        self.writeToChild(0, join_sequence(seq))
-
-    def writeToChild(self, childFD: int, data: bytes) -> None:
-        """Write *data* to the child's *childFD*, a ``"w"`` fd."""
-        checked = as_bytes(data)
-        writer = self._writers.get(childFD)
-        if writer is None:
-            raise not_a_write_fd(childFD, self._writers)
-        writer.write(checked)
-
-    def closeChildFD(self, childFD: int) -> None:
-        """Close the parent's end of *childFD* (a write end after its data)."""
-        if childFD in self._passed or (self._terminal and childFD == 2):
-            return  # (a terminal's stderr is its output, fd 1)
-        if childFD not in {*self._writers, *self._readable}:
-            raise not_a_child_fd(
-                childFD, {*self._writers, *self._readable, *self._passed}
-            )
-        self._close(childFD)
-
-    def closeStdin(self) -> None:
-        """Close fd 0 after pending data (a terminal: send end-of-file)."""
-        self._close(0)
-
-    def closeStdout(self) -> None:
-        """Close the parent's end of fd 1."""
-        self._close(1)
-
-    def closeStderr(self) -> None:
-        """Close the parent's end of fd 2."""
-        self._close(2)
-
     def loseConnection(self) -> None:
-        """Close stdin, stdout and stderr."""
+        """Close stdin, stdout and stderr (and record `disconnecting`)."""
         self.disconnecting = True
-        for fd in (0, 1, 2):
-            self._close(fd)
+        super().loseConnection()
 
     def signalProcess(self, signalID: str | int | signal.Signals) -> None:
         """Record the signal; SIGKILL also ends the fake child (later)."""
@@ -405,50 +264,6 @@ class FakeProcessTransport:
             return
         if signum == signal.SIGKILL:
             self._defer(self._killed)
-
-    def getHost(self) -> ProcessAddress:
-        """A `ProcessAddress`."""
-        return ProcessAddress()
-
-    def getPeer(self) -> ProcessAddress:
-        """A `ProcessAddress`."""
-        return ProcessAddress()
-
-    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
-        """Let *producer* feed fd 0, with the real transport's flow control."""
-        stdin = self._writers.get(0)
-        if stdin is not None and stdin.producer is not None:
-            raise producer_registered(stdin.producer)
-        if stdin is None or stdin.done:
-            producer.stopProducing()
-            return
-        stdin.producer, stdin.streaming = producer, bool(streaming)
-        stdin.producer_paused = False
-        if not streaming:
-            producer.resumeProducing()
-        elif stdin.buffered > stdin.high_water:
-            stdin.producer_paused = True
-            producer.pauseProducing()  # type: ignore[attr-defined]  # streaming
-
-    def unregisterProducer(self) -> None:
-        """Forget the registered producer, if any."""
-        stdin = self._writers.get(0)
-        if stdin is not None:
-            stdin.producer = None
-            stdin.producer_paused = False
-
-    def pauseProducing(self) -> None:
-        """Hold the child's output (see `deliver`)."""
-        self._protocol_paused = True
-
-    def resumeProducing(self) -> None:
-        """Deliver held output (later) and what comes."""
-        self._protocol_paused = False
-        self._defer(self._release_held)
-
-    def stopProducing(self) -> None:
-        """Close everything, as `loseConnection`."""
-        self.loseConnection()
 
     # --- Trio-native additions ---------------------------------------------
 
@@ -478,117 +293,59 @@ class FakeProcessTransport:
                 self.signalProcess("KILL")
         return await self.wait()
 
-    @property
-    def stdin(self) -> StdinStream | None:
-        """fd 0 as a `trio.abc.SendStream`, sharing `write`'s queue."""
-        if self._stdin is None and 0 in self._writers:
-            self._stdin = StdinStream._create(self._writers[0])  # type: ignore[arg-type]
-        return self._stdin
-
-    @property
-    def stdout(self) -> OutputStream | None:
-        """fd 1 as a stream, in stream mode."""
-        return self._streams.get(1)
-
-    @property
-    def stderr(self) -> OutputStream | None:
-        """fd 2 as a stream, in stream mode."""
-        return self._streams.get(2)
-
-    def resize(self, rows: int, cols: int) -> None:
-        """Record the window size (a pty fake only), as `window_size`."""
-        if not self._terminal:
-            raise io.UnsupportedOperation(
-                "resize() needs a pseudo-terminal: spawn(..., pty=True)"
-            )
-        for n in (rows, cols):
-            if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= 0xFFFF:
-                raise ValueError(f"rows and cols must be from 1 to 65535, not {n!r}")
-        if 1 not in self._open:
-            raise trio.ClosedResourceError("the pseudo-terminal is closed")
-        self.window_size = (rows, cols)
-
-    def statistics(self) -> TransportStatistics:
-        """The flow state now, as the real transport reports it."""
-        readers = (
-            FDStatistics(
-                fd,
-                "r",
-                self._streams[fd]._size if fd in self._streams else 0,
-                self._paused(fd),
-                fd in self.closedChildFDs or fd not in self._open,
-            )
-            for fd in sorted(self._readable)
-        )
-        return snapshot(self._writers, readers)
-
-    # --- what stream mode needs (see trioproc._streams.StreamProtocol) -----
+    # --- what the contract base needs (see trioproc._contract.TransportBase) -
 
     def _output_fds(self) -> list[int]:
         return sorted(self._readable)
 
-    def _pause_reading(self, fd: int) -> None:
-        self._buffer_full.add(fd)
+    def _pause_reading(self, fd: int, hold: Hold = "buffer") -> None:
+        if hold == "protocol":
+            self._protocol_paused = True  # (for every fd)
+        else:
+            self._buffer_full.add(fd)
 
-    def _resume_reading(self, fd: int) -> None:
-        if fd in self._buffer_full:
+    def _resume_reading(self, fd: int, hold: Hold = "buffer") -> None:
+        if hold == "protocol" and self._protocol_paused:
+            self._protocol_paused = False
+            self._defer(self._release_held)
+        elif hold == "buffer" and fd in self._buffer_full:
             self._buffer_full.discard(fd)
             self._defer(self._release_held)
+
+    def _reader_state(self, fd: int) -> tuple[bool, bool]:
+        closed = fd in self.closedChildFDs or fd not in self._open_fds
+        return self._paused(fd), closed
+
+    def _set_window_size(self, rows: int, cols: int) -> None:
+        if 1 not in self._open_fds:
+            raise trio.ClosedResourceError("the pseudo-terminal is closed")
+        self.window_size = (rows, cols)
 
     def _paused(self, fd: int) -> bool:
         return self._protocol_paused or fd in self._buffer_full
 
-    def _read_everything(self) -> None:
-        """Drop every hold on reading, as the real block does on its way out."""
-        self._protocol_paused = False
-        self._buffer_full.clear()
-        self._defer(self._release_held)
-
-    # --- what a scripted child needs (trioproc.testing's fake spawn) -------
+    # --- internals ---------------------------------------------------------
 
     def _defer(self, action: Callable[[], object]) -> None:
         """Queue what the real transport would do later, from a task."""
         self._later.append(action)
         self._work.set()
 
-    async def _kernel(self) -> None:
-        """Deliver deferred work as it comes, until the child has ended: what
-        the real transport's tasks do, for a fake that a script plays."""
-        while self._status is None or self._open:
-            self.flush()
-            if self._status is not None and not self._open:
-                break
-            self._work = trio.Event()
-            if not self._later:
-                await self._work.wait()
-        await trio.lowlevel.checkpoint()
-
-    async def _until_reading(self, fd: int) -> None:
-        """Return once the parent reads *fd* (a child blocks on a full pipe)."""
-        while self._paused(fd) and fd not in self.closedChildFDs:
-            await self._reading_changed.wait()
-        await trio.lowlevel.checkpoint()
-
-    async def _until_lost(self, fd: int) -> None:
-        """Return once *fd* is lost (for fd 0: the child read end of file)."""
-        self.flush()
-        await self._fd_lost[fd].wait()
-
-    # --- internals ---------------------------------------------------------
-
-    def _writer(self, fd: int) -> _FakeWriter:
+    def _writer(self, fd: int) -> FakeWriter:
         writer = self._writers.get(fd)
         if writer is None:
             raise not_a_write_fd(fd, self._writers)
         return writer
 
-    def _close(self, fd: int) -> None:
+    def _close_fd(self, fd: int) -> bool:
+        if self._terminal and fd == 2:
+            return True  # the terminal's stderr is its output, fd 1
         if self._terminal and fd == 1 and not self.hung_up:
             # Closing a terminal's output closes the terminal: pending input
             # is dropped, and the child is hung up.
             self.hung_up = True
             stdin = self._writers[0]
-            if not stdin.done:
+            if not stdin.queue.done:
                 self.closedChildFDs.add(0)
                 stdin.end(broken=False)
                 self._defer(lambda: self._lose(0))
@@ -597,25 +354,28 @@ class FakeProcessTransport:
                 self._defer(partial(handler, signal.SIGHUP))
         writer = self._writers.get(fd)
         if writer is not None:
-            if not writer.done:
+            if not writer.queue.done:
                 self.closedChildFDs.add(fd)
                 writer.close()
-        elif fd in self._readable and fd not in self.closedChildFDs:
+            return True
+        if fd not in self._readable:
+            return False
+        if fd not in self.closedChildFDs:
             self.closedChildFDs.add(fd)
             self._held = deque(item for item in self._held if item[0] != fd)
-            if fd in self._open:
+            if fd in self._open_fds:
                 self._defer(lambda: self._lose(fd))
+        return True
 
     def _lose(self, fd: int, *, broken: bool = False) -> None:
-        if fd not in self._open:
+        if fd not in self._open_fds:
             return
-        self._open.discard(fd)
+        self._open_fds.discard(fd)
         self._fd_lost[fd].set()
         writer = self._writers.get(fd)
         if writer is not None:
             writer.end(broken)
-        self._call(self._protocol.childConnectionLost, fd)
-        self._maybe_end()
+        self._report_lost(fd)
 
     def _release_held(self) -> None:
         kept: deque[tuple[int, bytes]] = deque()
@@ -634,17 +394,86 @@ class FakeProcessTransport:
         if self._status is None:
             self.exit(signal=signal.SIGKILL)
 
-    def _maybe_end(self) -> None:
-        if self._reason is None or self._open or self._ended:
-            return
-        self._ended = True
-        self._call(self._protocol.processEnded, self._reason)
 
-    def _call(self, callback: Any, *args: Any) -> None:
-        if self._failed:
-            return
-        try:
-            callback(*args)
-        except BaseException:
-            self._failed = True
-            raise
+@final
+@attrs.define(eq=False)
+class ScriptDriver:
+    """The child's side of a `FakeProcessTransport` for code that plays the
+    child from a task of its own (the scripted children of ``fake_spawn``)
+    or checks the contract on it.
+
+    The fake's public drivers (`FakeProcessTransport.deliver`, ``lose``,
+    ``exit``, ``stall``, ``drain``) serve a test that plays the child step by
+    step. A script that plays it concurrently with the code under test also
+    waits -- for the parent to read, for an fd to be lost --, runs the work
+    the fake defers as a task (`run`, what the real transport's tasks do),
+    and ends the block as the real block ends (`leave`).
+    """
+
+    fake: FakeProcessTransport
+
+    @property
+    def input_fds(self) -> list[int]:
+        """The child fds the parent writes to (``"w"``), in order."""
+        return sorted(self.fake._writers)
+
+    @property
+    def open_fds(self) -> frozenset[int]:
+        """The child fds not lost yet."""
+        return frozenset(self.fake._open_fds)
+
+    @property
+    def kill_after(self) -> float:
+        """The grace the fake's ``stop()`` gives, as ``spawn(kill_after=)``."""
+        return self.fake._kill_after
+
+    def written(self, fd: int) -> bytes:
+        """What the parent wrote to *fd*: read by the child or waiting
+        (``b""`` for an fd the parent does not write to)."""
+        writer = self.fake._writers.get(fd)
+        if writer is None:
+            return b""
+        return bytes(writer.received + writer.pending)
+
+    def on_signal(self, handler: Callable[[int], bool] | None) -> None:
+        """Let *handler* react to each signal the parent sends (and to a
+        hang-up); it returns ``True`` when it dealt with it, else SIGKILL
+        ends the fake child as usual."""
+        self.fake._signal_handler = handler
+
+    async def run(self) -> None:
+        """Deliver deferred work as it comes, until the child has ended."""
+        fake = self.fake
+        while fake._status is None or fake._open_fds:
+            fake.flush()
+            if fake._status is not None and not fake._open_fds:
+                break
+            fake._work = trio.Event()
+            if not fake._later:
+                await fake._work.wait()
+        await trio.lowlevel.checkpoint()
+
+    async def until_reading(self, fd: int) -> None:
+        """Return once the parent reads *fd* (a child blocks on a full pipe)."""
+        fake = self.fake
+        while fake._paused(fd) and fd not in fake.closedChildFDs:
+            await fake._reading_changed.wait()
+        await trio.lowlevel.checkpoint()
+
+    async def until_lost(self, fd: int) -> None:
+        """Return once *fd* is lost (for fd 0: the child read end of file)."""
+        self.fake.flush()
+        await self.fake._fd_lost[fd].wait()
+
+    def leave(self) -> None:
+        """End the block as the real one ends without an error: close the
+        write ends after their data, discard stream mode's unread output, and
+        lift every hold on reading, so that the child can run to its end."""
+        fake = self.fake
+        for fd in self.input_fds:
+            fake.closeChildFD(fd)
+        for stream in fake._streams.values():
+            stream._discard()
+        fake._protocol_paused = False
+        fake._buffer_full.clear()
+        fake._defer(fake._release_held)

@@ -23,7 +23,7 @@ import trio
 
 from .._options import DEFAULT_CHILD_FDS
 from .._spawn import spawn
-from ._fake import FakeProcessTransport
+from ._fake import FakeProcessTransport, ScriptDriver
 
 __all__ = ["ContractHarness", "FakeTransportHarness", "RealProcessHarness"]
 
@@ -220,7 +220,7 @@ class FakeTransportHarness(ContractHarness):
         self, protocol: Any, child_fds: Layout | None = None
     ) -> AsyncIterator[Any]:
         fake = FakeProcessTransport(protocol, child_fds=child_fds)
-        for fd in fake._writers:
+        for fd in ScriptDriver(fake).input_fds:
             fake.stall(fd)  # like the real child: it reads only when told to
         self.transport = fake
         yield fake
@@ -262,7 +262,7 @@ class FakeTransportHarness(ContractHarness):
         self._held = True
 
         def release() -> None:
-            for fd in sorted(fake._open):
+            for fd in sorted(ScriptDriver(fake).open_fds):
                 fake.lose(fd)
 
         return release

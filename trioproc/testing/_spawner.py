@@ -23,7 +23,7 @@ import trio
 
 from .. import _spawn
 from .._spawn import Spawn, exit_nursery
-from ._fake import FakeProcessTransport
+from ._fake import FakeProcessTransport, ScriptDriver
 
 if TYPE_CHECKING:
     from .._interfaces import IProcessProtocol
@@ -119,11 +119,7 @@ class FakeRun:
 
     def written(self, fd: int) -> bytes:
         """What the code under test wrote to the child's *fd* (b"" if none)."""
-        writers = self.transport._writers
-        if fd not in writers:
-            return b""
-        writer = writers[fd]
-        return bytes(writer.received + writer.pending)
+        return ScriptDriver(self.transport).written(fd)
 
     @property
     def signals(self) -> list[Any]:
@@ -304,15 +300,16 @@ class _FakeBlock:
             low_water=options.low_water,
             kill_after=options.kill_after,
         )
-        if not command.reads_stdin and 0 in fake._writers:
+        driver = ScriptDriver(fake)
+        if not command.reads_stdin and 0 in driver.input_fds:
             fake.stall(0)
         spawner.runs.append(FakeRun(argv, fake, options))
-        self._fake, self._player = fake, _Player(fake, command)
-        fake._signal_handler = self._player.on_signal
+        self._fake, self._player = fake, _Player(driver, command)
+        driver.on_signal(self._player.on_signal)
         self._manager = trio.open_nursery()
         nursery = self._nursery = await self._manager.__aenter__()
         nursery.start_soon(self._player.play, name=f"fake child {argv!r}")
-        nursery.start_soon(fake._kernel, name=f"fake kernel {argv!r}")
+        nursery.start_soon(driver.run, name=f"fake kernel {argv!r}")
         await trio.lowlevel.cancel_shielded_checkpoint()
         return fake
 
@@ -332,11 +329,7 @@ class _FakeBlock:
             if exc is None:
                 # As the real block: close the write ends after their data,
                 # keep delivering (stream mode: discard), wait for the end.
-                for fd in list(fake._writers):
-                    fake.closeChildFD(fd)
-                for stream in fake._streams.values():
-                    stream._discard()
-                fake._read_everything()
+                ScriptDriver(fake).leave()
             elif not isinstance(exc, trio.Cancelled):
                 nursery.cancel_scope.cancel()  # the player stops the child
         except BaseException as error:
@@ -349,8 +342,8 @@ class _FakeBlock:
 class _Player:
     """Plays a `Command` as the fake child: output, life, signals, end."""
 
-    def __init__(self, fake: FakeProcessTransport, command: Command) -> None:
-        self._fake, self._command = fake, command
+    def __init__(self, driver: ScriptDriver, command: Command) -> None:
+        self._driver, self._fake, self._command = driver, driver.fake, command
         self._scope = trio.CancelScope()
         self._killed_by: int | None = None
 
@@ -380,7 +373,7 @@ class _Player:
             with trio.CancelScope(shield=True):
                 if fake.returncode is None and self._killed_by is None:
                     if self._command.ignores_sigterm:
-                        await trio.sleep(fake._kill_after)
+                        await trio.sleep(self._driver.kill_after)
                         self._killed_by = _signal.SIGKILL
                     else:
                         self._killed_by = _signal.SIGTERM
@@ -389,15 +382,15 @@ class _Player:
         self._end()
 
     async def _script(self) -> None:
-        fake, command = self._fake, self._command
-        if command.waits_for_stdin and 0 in fake._writers:
-            await fake._until_lost(0)
+        driver, command = self._driver, self._command
+        if command.waits_for_stdin and 0 in driver.input_fds:
+            await driver.until_lost(0)
         for fd, data, before in command.output:
             if before:
                 await trio.sleep(before)
-            await fake._until_reading(fd)
-            if fd in fake._open:
-                fake.deliver(fd, data)
+            await driver.until_reading(fd)
+            if fd in driver.open_fds:
+                self._fake.deliver(fd, data)
         await trio.sleep(command.delay)
 
     def _end(self) -> None:
