@@ -199,7 +199,7 @@ class Writer:
         self.queue.drop()
         self._room.unpark_all()
         self._wake()
-        if self.eof is None and self.fd >= 0:
+        if self.queue.eof is None and self.fd >= 0:
             # A writer parked on a full pipe that nobody reads (an escaped
             # process holds it) is woken too; run() closes the fd at once.
             trio.lowlevel.notify_closing(self.fd)
