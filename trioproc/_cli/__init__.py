@@ -29,9 +29,14 @@ process failed to start, a finished process had failed, or the output could
 not be written; 2 for a bad command line or fleet file; 141 (128 + SIGPIPE,
 what a shell reports for ``cat``) when the output pipe was closed and the
 run had not failed otherwise.
+
+The rooms: ``_parser`` (the command line and its help), ``_args`` (what it
+names: file, ``.env`` files, instances), ``_printer`` (prefixed output, and
+losing it), ``_run`` (a fleet under a Supervisor: signals, fates),
+``_commands`` (``check``, ``export``, ``exec``) and ``_main``.
 """
 
 from ._main import main
-from ._run import run_fleet, spec_for
+from ._run import run_fleet
 
-__all__ = ["main", "run_fleet", "spec_for"]
+__all__ = ["main", "run_fleet"]

@@ -17,6 +17,7 @@ from .._fleet import (
     expand,
     find_fleet_file,
 )
+from .._options import is_port
 
 
 class Usage(Exception):
@@ -78,7 +79,7 @@ def _base_port(args: argparse.Namespace, fleet: Fleet) -> int:
             port = int(given)
         except ValueError:
             raise Usage(f"{source}: not a port number: {given!r}") from None
-        if not 0 < port < 65536:
+        if not is_port(port):
             raise Usage(f"{source}: a port is from 1 to 65535, not {port}")
         return port
     return DEFAULT_PORT

@@ -7,24 +7,18 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import final
 
-import attrs
 import trio
 
 from .. import _control
 from .._errors import ChildNotReady, RestartIntensityExceeded
-from .._fleet import Fleet, Instance, ProcessConfig, expand, process_env
+from .._fleet import Fleet, Instance, expand
 from .._os._cgroup import unavailable
 from .._supervisor import (
-    ChildSpec,
-    ReadyCheck,
     Supervisor,
     SupervisorEvent,
-    ready_on_notify,
-    ready_on_output,
-    ready_on_port,
 )
 from ._printer import SYSTEM, Printer, complain
 
@@ -74,50 +68,6 @@ class _Fates:
     def waiting(self) -> list[str]:
         """The instances that were waiting to be restarted."""
         return [name for name, kind in self.last.items() if kind == "restarting"]
-
-
-def _ready(config: ProcessConfig) -> ReadyCheck | None:
-    if config.ready is None:
-        return None
-    kind, value = config.ready
-    if kind == "notify":
-        return ready_on_notify()
-    if kind == "port":
-        assert isinstance(value, int)
-        return ready_on_port(value)
-    assert isinstance(value, str)
-    return ready_on_output(value.encode())
-
-
-def spec_for(
-    instance: Instance, fleet: Fleet, base: Mapping[str, str] | None = None
-) -> ChildSpec:
-    """The supervisor's ChildSpec for one instance of a configured process,
-    with its environment on top of *base* (default: ``os.environ``)."""
-    config = instance.config
-    env: Mapping[str, str] | None = process_env(
-        instance, fleet, os.environ if base is None else base
-    )
-    if config.host is not None:
-        # Never the local environment: the remote login's own, or exactly
-        # what the file gives.
-        given = {**fleet.env, **config.env}
-        env = {**given, "TRIOPROC_PROCESS_NAME": instance.name} if given else None
-    return ChildSpec(
-        instance.name,
-        argv=list(config.argv),
-        restart=config.restart,
-        ready=_ready(config),
-        ready_timeout=config.ready_timeout,
-        watchdog=config.watchdog,
-        kill_after=config.kill_after,
-        backoff=config.backoff,
-        env=env,
-        cwd=config.cwd,
-        cgroup=config.cgroup,
-        host=config.host,
-        ssh_options=config.ssh_options,
-    )
 
 
 def _cgroups_here(fleet: Fleet, printer: Printer) -> bool:
@@ -175,11 +125,9 @@ async def run_fleet(
                     )
                     cgroups = _cgroups_here(fleet, printer)
                     for instance in instances:
-                        if instance.config.cgroup is None:
-                            config = attrs.evolve(instance.config, cgroup=cgroups)
-                            instance = attrs.evolve(instance, config=config)
+                        spec = instance.spec(fleet, cgroup=cgroups)
                         try:
-                            await supervisor.start(spec_for(instance, fleet))
+                            await supervisor.start(spec)
                         except OSError as exc:
                             raise _StartFailed(f"{instance.name}: {exc}") from exc
                     control.ready()

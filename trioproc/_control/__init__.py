@@ -29,6 +29,10 @@ listens on is refused with a clear error; one nobody listens on (a stale one
 from a killed run) is replaced. The new socket is bound under a temporary
 name, made 0600, then renamed into place, and removed at the end only if it
 is still ours.
+
+The rooms: ``_protocol`` (the wire format and its limits), ``_socket``
+(taking the socket safely), ``_logs`` (the ring buffers), ``_server``
+(`FleetControl`) and ``_client`` (``ctl`` and ``status``).
 """
 
 from ._client import add_commands

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from .._fleet import DEFAULT_FILES, find_fleet_file
-from ._protocol import MAX_REPLY, ControlError, encode, socket_path
+from ._protocol import (
+    CONNECT_TIMEOUT,
+    MAX_REPLY,
+    REPLY_TIMEOUT,
+    ControlError,
+    encode,
+    socket_path,
+)
 from ._socket import check_owner, connect, open_directory
 
 
@@ -31,7 +38,7 @@ def _requests(
         if check_owner(path, directory) is None:
             raise ControlError(f"no trioproc run is running here (no {path})")
         try:
-            sock = connect(path, directory, 5.0)
+            sock = connect(path, directory, CONNECT_TIMEOUT)
         except ConnectionRefusedError:
             raise ControlError(
                 f"no trioproc run is listening on {path} (left by one that was killed)"
@@ -127,7 +134,7 @@ def _client(args: argparse.Namespace) -> int:
     try:
         path = socket_path(_fleet_file(args.file))
         if command == "status":
-            (reply,) = list(_requests(path, [{"command": "status"}], 10.0))
+            (reply,) = list(_requests(path, [{"command": "status"}], REPLY_TIMEOUT))
             if not reply.get("ok"):
                 raise ControlError(reply.get("error", "failed"))
             if args.json:
@@ -143,7 +150,9 @@ def _client(args: argparse.Namespace) -> int:
                 "follow": args.follow,
             }
             try:
-                for reply in _requests(path, [request], None if args.follow else 10.0):
+                for reply in _requests(
+                    path, [request], None if args.follow else REPLY_TIMEOUT
+                ):
                     if "log" in reply:
                         entry = reply["log"]
                         mark = "|" if entry["fd"] == 1 else "!"

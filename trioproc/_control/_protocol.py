@@ -14,6 +14,9 @@ MAX_REPLY: Final = 1024 * 1024
 MAX_CLIENTS: Final = 64
 REQUEST_TIMEOUT: Final = 30.0
 SEND_TIMEOUT: Final = 10.0
+#: How long ``trioproc ctl`` waits to connect, and for a reply (not ``logs -f``).
+CONNECT_TIMEOUT: Final = 5.0
+REPLY_TIMEOUT: Final = 10.0
 
 
 class ControlError(Exception):

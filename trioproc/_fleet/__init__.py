@@ -38,7 +38,15 @@ silently.
 `expand` turns a fleet into the instances a run (or an export) starts:
 ``-c web=2`` makes ``web.1`` and ``web.2``, only the named processes (and
 what they depend on) are kept, and each instance gets its ``PORT`` as
-foreman and honcho give it.
+foreman and honcho give it; `Instance.spec` is the `ChildSpec` an instance
+is supervised by (each `ProcessConfig` holds its process's, checked when the
+file was read).
+
+The rooms: ``_problems`` (what is wrong, "did you mean"), ``_config`` (the
+checked fleet), ``_procfile`` and ``_toml`` (the two readers), ``_order``
+(start order), ``_dotenv``, ``_load`` (finding and loading a file),
+``_instances`` (``-c`` copies, ``PORT``, environment, specs) and
+``_programs`` (programs not found).
 """
 
 from ._config import Fleet, ProcessConfig

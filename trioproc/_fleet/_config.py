@@ -2,45 +2,129 @@ r"""A checked fleet: `Fleet` and its `ProcessConfig`\ s, as the readers make the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, final
+from typing import Literal, TypeAlias, final
 
 import attrs
 
+from .._options import (
+    DEFAULT_MAX_RESTARTS,
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+)
 from .._policy import Backoff, RestartType, Strategy
+from .._supervisor import (
+    ChildSpec,
+    ReadyCheck,
+    ready_on_notify,
+    ready_on_output,
+    ready_on_port,
+)
 from ._problems import Problem
+
+#: A fleet file's ``ready``, as written: an output pattern, a port, or
+#: ``notify``. The exporter names it; `spec`'s ``ready`` is the check it makes.
+RawReady: TypeAlias = (
+    "tuple[Literal['output'], str] | tuple[Literal['port'], int]"
+    " | tuple[Literal['notify'], None]"
+)
+
+
+def ready_check(ready: RawReady | None) -> ReadyCheck | None:
+    """The supervisor's ready check for a fleet file's *ready*."""
+    if ready is None:
+        return None
+    kind, value = ready
+    if kind == "notify":
+        return ready_on_notify()
+    if kind == "port":
+        assert isinstance(value, int)
+        return ready_on_port(value)
+    assert isinstance(value, str)
+    return ready_on_output(value.encode())
 
 
 @final
 @attrs.frozen
 class ProcessConfig:
-    """One process of a fleet, checked."""
+    """One process of a fleet, checked: the `ChildSpec` it is supervised by,
+    and what only the fleet file knows.
+
+    How it runs (argv, restart, timeouts, backoff, cwd, cgroup, host) is held
+    once, in *spec*, and read through the properties below; *spec*'s ``env``
+    is the process's own ``env`` table only (`Instance.spec` layers the rest
+    on it), and its name is the process's (an instance's may be ``name.N``).
+
+    Attributes:
+      name: the process's name.
+      spec: how it is supervised, as checked when the file was read.
+      line: where the file defines it.
+      ready: its ``ready``, as written (``None``: running is ready).
+      depends_on: the processes it starts after.
+    """
 
     name: str
-    argv: tuple[str, ...]
+    spec: ChildSpec
     line: int | None = None
-    restart: RestartType = "permanent"
-    ready: (
-        tuple[Literal["output"], str]
-        | tuple[Literal["port"], int]
-        | tuple[Literal["notify"], None]
-        | None
-    ) = None
-    ready_timeout: float = 10.0
-    watchdog: float | None = None
-    kill_after: float = 5.0
-    env: Mapping[str, str] = attrs.field(factory=dict)
-    cwd: str | None = None
+    ready: RawReady | None = None
     depends_on: tuple[str, ...] = ()
-    backoff: Backoff = attrs.field(factory=Backoff)
-    #: ``True``: the process must run in a cgroup of its own; ``False``:
-    #: never; ``None``: wherever one can be made.
-    cgroup: bool | None = None
-    #: The host it runs on through ssh (``None``: this one), and its
-    #: ``ssh -o`` options; its cwd is then the remote one, as written.
-    host: str | None = None
-    ssh_options: tuple[str, ...] | None = None
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        assert self.spec.argv is not None
+        return tuple(os.fsdecode(word) for word in self.spec.argv)
+
+    @property
+    def restart(self) -> RestartType:
+        return self.spec.restart
+
+    @property
+    def ready_timeout(self) -> float:
+        return self.spec.ready_timeout
+
+    @property
+    def watchdog(self) -> float | None:
+        return self.spec.watchdog
+
+    @property
+    def kill_after(self) -> float:
+        return self.spec.kill_after
+
+    @property
+    def backoff(self) -> Backoff:
+        return self.spec.backoff
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The process's own ``env`` table."""
+        return self.spec.env or {}
+
+    @property
+    def cwd(self) -> str | None:
+        """Its directory; with a *host*, the remote one, as written."""
+        return None if self.spec.cwd is None else os.fsdecode(self.spec.cwd)
+
+    @property
+    def cgroup(self) -> bool | None:
+        """``True``: the process must run in a cgroup of its own; ``False``:
+        never; ``None``: wherever one can be made."""
+        return self.spec.cgroup
+
+    @property
+    def host(self) -> str | None:
+        """The host it runs on through ssh (``None``: this one)."""
+        return self.spec.host
+
+    @property
+    def ssh_options(self) -> tuple[str, ...] | None:
+        """Its ``ssh -o`` options, as the file gives them (a list)."""
+        options = self.spec.ssh_options
+        if options is None:
+            return None
+        assert isinstance(options, tuple)
+        return options
 
 
 @final
@@ -51,10 +135,10 @@ class Fleet:
     path: Path
     processes: tuple[ProcessConfig, ...]
     strategy: Strategy = "one_for_one"
-    max_restarts: int = 3
-    max_seconds: float = 5.0
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    max_seconds: float = DEFAULT_MAX_SECONDS
     shutdown: Literal["reverse", "parallel"] = "reverse"
-    shutdown_timeout: float = 60.0
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     env: Mapping[str, str] = attrs.field(factory=dict)
     warnings: tuple[Problem, ...] = ()
 

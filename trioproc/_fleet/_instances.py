@@ -4,11 +4,14 @@ environment, and the `ChildSpec` each is supervised by.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Final, final
 
 import attrs
 
+from .._options import is_port
+from .._supervisor import ChildSpec
 from ._config import Fleet, ProcessConfig
 from ._problems import did_you_mean
 
@@ -30,6 +33,38 @@ class Instance:
     name: str
     config: ProcessConfig
     port: int
+
+    def spec(
+        self,
+        fleet: Fleet,
+        base: Mapping[str, str] | None = None,
+        *,
+        cgroup: bool | None = None,
+    ) -> ChildSpec:
+        """The `ChildSpec` this instance is supervised by: its process's,
+        named for the instance, with the environment of `process_env` on top
+        of *base* (default: ``os.environ``).
+
+        A process on another host gets none of the local environment: the
+        remote login's own, or exactly what the files give.
+
+        Args:
+          cgroup: what a process that leaves ``cgroup`` unset gets (whether
+            cgroups can be made here); ``None``: left to the supervisor.
+        """
+        config = self.config
+        env: Mapping[str, str] | None
+        if config.host is not None:
+            given = {**fleet.env, **config.env}
+            env = {**given, "TRIOPROC_PROCESS_NAME": self.name} if given else None
+        else:
+            env = process_env(self, fleet, os.environ if base is None else base)
+        return attrs.evolve(
+            config.spec,
+            name=self.name,
+            env=env,
+            cgroup=cgroup if config.cgroup is None else config.cgroup,
+        )
 
 
 def expand(
@@ -91,7 +126,7 @@ def expand(
         for index in range(count):
             name = config.name if count == 1 else f"{config.name}.{index + 1}"
             number = blocks[config.name] + index
-            if not 0 < number < 65536:
+            if not is_port(number):
                 raise ValueError(
                     f"{name} would get PORT={number}: choose a base port "
                     f"(-p) that leaves room for every process"

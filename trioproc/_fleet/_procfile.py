@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Final
 
+from .._supervisor import ChildSpec
 from ._config import Fleet, ProcessConfig
 from ._problems import Problem
 
@@ -43,10 +44,13 @@ def parse_procfile(
         processes.append(
             ProcessConfig(
                 name,
-                ("/bin/sh", "-c", command),
+                ChildSpec(
+                    name,
+                    argv=("/bin/sh", "-c", command),
+                    restart="transient",
+                    cwd=str(root),
+                ),
                 number,
-                restart="transient",
-                cwd=str(root),
             )
         )
     if not processes and not problems:

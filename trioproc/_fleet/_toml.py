@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from .._options import SpawnOptions
+from .._options import is_port
 from .._policy import RESTART_TYPES, STRATEGIES, Backoff, check_seconds
+from .._supervisor import ChildSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -18,7 +19,8 @@ else:  # pragma: no cover - the dependency is declared for 3.10 only
     # The stub is installed only where Python 3.10 runs.
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-from ._config import Fleet, ProcessConfig
+from ._config import Fleet, ProcessConfig, ready_check
+from ._order import start_order
 from ._problems import Problem, did_you_mean
 
 _NAME: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -144,13 +146,18 @@ def parse_toml(
             )
         )
         return None
-    processes = []
+    graph: dict[str, tuple[str, ...]] = {}
+    configs: dict[str, ProcessConfig] = {}
     for name, entry in table.items():
-        config = _process(root, name, entry, where, problems)
-        if config is not None:
-            processes.append(config)
-    ordered = _start_order(processes, where, problems)
-    return Fleet(path, tuple(ordered), **settings)
+        read = _process(root, name, entry, where, problems)
+        if read is not None:
+            graph[name], config = read
+            if config is not None:
+                configs[name] = config
+    order = start_order(
+        graph, lambda name: where.line("processes", name, "depends_on"), problems
+    )
+    return Fleet(path, tuple(configs[n] for n in order if n in configs), **settings)
 
 
 def _number(
@@ -176,7 +183,9 @@ def _number(
 
 def _process(
     root: Path, name: str, entry: object, where: _Locator, problems: list[Problem]
-) -> ProcessConfig | None:
+) -> tuple[tuple[str, ...], ProcessConfig | None] | None:
+    """*entry*'s dependencies, and its `ProcessConfig` unless it has
+    problems; ``None`` if it is not a table at all."""
     head = where.line("processes", name)
 
     def at(*key: str) -> int | None:
@@ -322,18 +331,24 @@ def _process(
         fields["backoff"] = _backoff(
             entry["backoff"], f"processes.{name}.backoff", at("backoff"), problems
         )
-    if argv:
+    depends_on: tuple[str, ...] = fields.pop("depends_on", ())
+    ready = fields.pop("ready", None)
+    if not argv or not _NAME.match(name):
+        # Its dependencies are checked even so; load() fails on any problem.
+        return depends_on, None
+    try:
         # What spawn() itself would refuse (a NUL in an argument, an env key
         # with '='): found by `check`, not first by `run`.
-        try:
-            SpawnOptions.check(argv, env=fields.get("env"), cwd=fields["cwd"])
-        except (TypeError, ValueError) as exc:
-            problems.append(Problem(head, f"processes.{name}: {exc}"))
-    # Returned even with problems, so that its dependencies are checked too;
-    # load() fails on any problem anyway.
-    return ProcessConfig(
-        name, argv, head, **{k: v for k, v in fields.items() if v is not None}
-    )
+        spec = ChildSpec(
+            name,
+            argv=argv,
+            ready=ready_check(ready),
+            **{k: v for k, v in fields.items() if v is not None},
+        )
+    except (TypeError, ValueError) as exc:
+        problems.append(Problem(head, f"processes.{name}: {exc}"))
+        return depends_on, None
+    return depends_on, ProcessConfig(name, spec, head, ready, depends_on)
 
 
 def _ready(value: object, what: str, line: int | None, problems: list[Problem]) -> Any:
@@ -354,12 +369,7 @@ def _ready(value: object, what: str, line: int | None, problems: list[Problem]) 
             problems.append(Problem(line, f"{what}: not a regular expression ({exc})"))
             return None
         return ("output", value)
-    if (
-        kind == "port"
-        and isinstance(value, int)
-        and not isinstance(value, bool)
-        and 0 < value < 65536
-    ):
+    if kind == "port" and is_port(value):
         return ("port", value)
     problems.append(
         Problem(
@@ -396,47 +406,3 @@ def _backoff(
     except (TypeError, ValueError) as exc:
         problems.append(Problem(line, f"{what}: {exc}"))
         return Backoff()
-
-
-def _start_order(
-    processes: list[ProcessConfig], where: _Locator, problems: list[Problem]
-) -> list[ProcessConfig]:
-    """*processes* with every one after what it depends on (file order
-    otherwise); unknown and circular dependencies are problems."""
-    by_name = {p.name: p for p in processes}
-    for process in processes:
-        for dependency in process.depends_on:
-            if dependency not in by_name:
-                problems.append(
-                    Problem(
-                        where.line("processes", process.name, "depends_on"),
-                        f"processes.{process.name} depends on "
-                        f"unknown process {dependency!r}"
-                        f"{did_you_mean(dependency, by_name)}",
-                    )
-                )
-    ordered: list[ProcessConfig] = []
-    state: dict[str, str] = {}
-
-    def visit(process: ProcessConfig, chain: list[str]) -> None:
-        if state.get(process.name) == "done":
-            return
-        if state.get(process.name) == "visiting":
-            cycle = [*chain[chain.index(process.name) :], process.name]
-            problems.append(
-                Problem(
-                    where.line("processes", process.name, "depends_on"),
-                    f"dependency cycle: {' -> '.join(cycle)}",
-                )
-            )
-            return
-        state[process.name] = "visiting"
-        for dependency in process.depends_on:
-            if dependency in by_name:
-                visit(by_name[dependency], [*chain, process.name])
-        state[process.name] = "done"
-        ordered.append(process)
-
-    for process in processes:
-        visit(process, [])
-    return ordered
