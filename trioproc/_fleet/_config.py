@@ -73,27 +73,33 @@ class ProcessConfig:
 
     @property
     def argv(self) -> tuple[str, ...]:
+        """What it runs: its ``argv``, or ``/bin/sh -c`` and its ``cmd``."""
         assert self.spec.argv is not None
         return tuple(os.fsdecode(word) for word in self.spec.argv)
 
     @property
     def restart(self) -> RestartType:
+        """``permanent``, ``transient`` or ``temporary``."""
         return self.spec.restart
 
     @property
     def ready_timeout(self) -> float:
+        """Seconds its ready check may take."""
         return self.spec.ready_timeout
 
     @property
     def watchdog(self) -> float | None:
+        """Seconds within which it must send ``WATCHDOG=1``; ``None``: no watchdog."""
         return self.spec.watchdog
 
     @property
     def kill_after(self) -> float:
+        """Seconds between SIGTERM and SIGKILL when it is stopped."""
         return self.spec.kill_after
 
     @property
     def backoff(self) -> Backoff:
+        """The waits between its restarts."""
         return self.spec.backoff
 
     @property
