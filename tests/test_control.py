@@ -446,10 +446,10 @@ def quiet(name: str, fd: int, line: bytes) -> None:
 
 async def ask(path: Path, *requests: dict[str, object]) -> list[dict[str, object]]:
     """The client's replies to *requests* (it is synchronous: in a thread)."""
-    from trioproc import _control
+    from trioproc._control import _client
 
     def client() -> list[dict[str, object]]:
-        return list(_control._requests(path, list(requests), 20))
+        return list(_client._requests(path, list(requests), 20))
 
     return await trio.to_thread.run_sync(client)
 
@@ -461,6 +461,7 @@ async def test_the_server_edges_in_process(
     reply; a late request and a client that does not read are dropped; lost
     log lines are reported; a long directory path still works."""
     from trioproc import _control, _fleet
+    from trioproc._control import _logs, _server
 
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     deep.mkdir(parents=True)
@@ -476,9 +477,9 @@ async def test_the_server_edges_in_process(
     control = _control.FleetControl(fleet, quiet)
     socket_file = _control.socket_path(path)
     assert len(os.fsencode(socket_file)) > 107  # past sun_path: via /proc
-    monkeypatch.setattr(_control, "REQUEST_TIMEOUT", 0.3)
-    monkeypatch.setattr(_control, "SEND_TIMEOUT", 0.3)
-    monkeypatch.setattr(_control, "LOG_LINES", 2)
+    monkeypatch.setattr(_server, "REQUEST_TIMEOUT", 0.3)
+    monkeypatch.setattr(_server, "SEND_TIMEOUT", 0.3)
+    monkeypatch.setattr(_logs, "LOG_LINES", 2)
     supervisor = trioproc.Supervisor(on_output=control.output)
     async with (
         trio.open_nursery() as nursery,

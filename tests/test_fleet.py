@@ -327,3 +327,51 @@ def test_programs_that_are_not_there_are_warned_about(tmp_path: Path) -> None:
     assert [(w.line, w.message) for w in program_warnings(load(toml))] == [
         (1, "warning: x: program 'nope-nope' not found on PATH")
     ]
+
+
+def test_the_fleet_gives_each_instance_its_childspec(tmp_path: Path) -> None:
+    """``trioproc run`` supervises what the fleet gives it: each instance's
+    `ChildSpec`, named for the instance, with its process's settings (checked
+    when the file was read) and the environment layered as the CLI documents
+    (base, .env, PORT, the process's env, PYTHONUNBUFFERED, the name)."""
+    path = fleet_file(
+        tmp_path,
+        "[processes.web]\nargv = ['srv', '-v']\nkill_after = 2\nready = 8000\n"
+        "env = { A = '1' }\n",
+    )
+    fleet_file(tmp_path, "B=2\n", ".env")
+    fleet = load(path)
+    (web,) = fleet.processes
+    assert isinstance(web.spec, trioproc.ChildSpec)
+    _, second = expand(fleet, concurrency={"web": 2})
+    spec = second.spec(fleet, {"HOME": "/h"}, cgroup=False)
+    assert (spec.name, list(spec.argv or []), spec.kill_after, spec.cgroup) == (
+        "web.2",
+        ["srv", "-v"],
+        2.0,
+        False,
+    )
+    assert spec.ready is not None
+    assert dict(spec.env or {}) == {
+        "HOME": "/h",
+        "B": "2",
+        "PORT": "5001",
+        "A": "1",
+        "PYTHONUNBUFFERED": "1",
+        "TRIOPROC_PROCESS_NAME": "web.2",
+    }
+
+
+def test_ports_are_checked_in_one_place() -> None:
+    """-p, ``ready = PORT`` and each instance's PORT accept exactly 1..65535."""
+    from trioproc._options import is_port
+
+    assert [is_port(v) for v in (1, 65535, 0, 65536, True, "80", 80.0)] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]

@@ -462,7 +462,6 @@ async def test_ready_on_port_checks_the_remote_hosts_port(
 def test_toml_host_and_ssh_options(tmp_path: Path) -> None:
     """A TOML process may name a host and ssh options; its cwd is the remote
     one, as written, and it gets no local environment."""
-    from trioproc._cli import spec_for
     from trioproc._fleet import Instance, load
 
     path = tmp_path / "trioproc.toml"
@@ -480,7 +479,7 @@ def test_toml_host_and_ssh_options(tmp_path: Path) -> None:
     assert (far.host, far.ssh_options, far.cwd) == ("u@example", ("Port=2222",), "work")
     assert near.host is None
     assert near.cwd == str(tmp_path.resolve())
-    spec = spec_for(Instance("far", far, 5000), fleet)
+    spec = Instance("far", far, 5000).spec(fleet)
     assert (spec.host, spec.env, spec.wants_cgroup()) == ("u@example", None, False)
     options = spec.spawn_options()
     assert options.remote is not None

@@ -29,16 +29,42 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CHILD_FDS",
+    "DEFAULT_KILL_AFTER",
+    "DEFAULT_MAX_RESTARTS",
+    "DEFAULT_MAX_SECONDS",
+    "DEFAULT_READY_TIMEOUT",
+    "DEFAULT_SHUTDOWN_TIMEOUT",
     "NOT_GIVEN",
+    "PORTS",
     "ChildFDs",
     "NotGiven",
     "Redirect",
     "SpawnOptions",
     "StrOrBytesPath",
+    "is_port",
 ]
 
 StrOrBytesPath: TypeAlias = "str | bytes | os.PathLike[str] | os.PathLike[bytes]"
 ChildFDs: TypeAlias = "Mapping[int, Literal['r', 'w'] | int]"
+
+#: Seconds between SIGTERM and SIGKILL when a child is stopped.
+DEFAULT_KILL_AFTER: Final = 5.0
+#: Seconds a supervised child's ready check may take.
+DEFAULT_READY_TIMEOUT: Final = 10.0
+#: A supervisor's restart intensity: more than this many restarts...
+DEFAULT_MAX_RESTARTS: Final = 3
+#: ...within this many seconds, and it gives up.
+DEFAULT_MAX_SECONDS: Final = 5.0
+#: Seconds a supervisor's shutdown may take in all.
+DEFAULT_SHUTDOWN_TIMEOUT: Final = 60.0
+#: The TCP ports a child can listen on (a ready check, a ``PORT``).
+PORTS: Final = range(1, 65536)
+
+
+def is_port(value: object) -> bool:
+    """Whether *value* is a TCP port number, 1 to 65535 (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value in PORTS
+
 
 DEFAULT_CHILD_FDS: Final[Mapping[int, Literal["r", "w"] | int]] = {
     0: "w",
