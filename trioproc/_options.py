@@ -7,18 +7,11 @@ raises there, naming the argument, before any fd or child exists.
 from __future__ import annotations
 
 import enum
-import errno
-import fcntl
 import grp
-import io
 import math
 import os
 import pwd
-import resource
-import shlex
-import subprocess
-import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, final
 
 import attrs
@@ -26,6 +19,19 @@ import attrs
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
     from ._ssh import RemoteOptions
+
+from ._arguments import (
+    DEFAULT_CHILD_FDS,
+    STD_NAMES,
+    check_argv,
+    check_child_fds,
+    check_env,
+    check_identity,
+    check_path,
+    check_pty,
+    check_standard_fds,
+    check_water_marks,
+)
 
 __all__ = [
     "DEFAULT_CHILD_FDS",
@@ -66,13 +72,6 @@ def is_port(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value in PORTS
 
 
-DEFAULT_CHILD_FDS: Final[Mapping[int, Literal["r", "w"] | int]] = {
-    0: "w",
-    1: "r",
-    2: "r",
-}
-
-
 class HasFileno(Protocol):
     """A file object: anything whose ``fileno()`` gives an open fd."""
 
@@ -100,20 +99,6 @@ class NotGiven(enum.Enum):
 #: An argument the caller left out.
 NOT_GIVEN: Final = NotGiven.NOT_GIVEN
 
-_STD_NAMES: Final = {0: "stdin", 1: "stdout", 2: "stderr"}
-#: Shell syntax: a str argv holding any of these is a command line.
-_SHELL_CHARACTERS: Final = frozenset(" \t\n|&;<>()$`\\\"'*?[#~=%")
-
-_FS_ENCODING: Final = sys.getfilesystemencoding()
-#: The highest uid or gid: ``(uid_t)-1``, one more, means "no change" to
-#: ``setuid``/``setgid``, and the types are 32 bits wide on Linux.
-_MAX_ID: Final = 2**32 - 2
-#: Fd numbers above the child's highest that starting it may need below the
-#: RLIMIT_NOFILE soft limit, besides one copy of each of its fds: the uid/gid
-#: trampoline's payload and status fds, and their copies.
-_FDS_ABOVE: Final = 4
-#: fds are C ints.
-_MAX_FD_LIMIT: Final = 2**31
 _PROTOCOL_CALLBACKS: Final = (
     "makeConnection",
     "childDataReceived",
@@ -184,16 +169,16 @@ class SpawnOptions:
           TypeError: an argument has the wrong type.
           ValueError: an argument has a value that cannot work.
         """
-        checked_env = _check_env(env)
+        checked_env = check_env(env)
         search_path: bytes | None = None
         if checked_env is not None:
             search_path = os.defpath.encode()
             for entry in checked_env:
                 if entry.startswith(b"PATH="):
                     search_path = entry[5:]
-        high, low = _check_water_marks(high_water, low_water)
-        pty_size = _check_pty(pty)
-        fds = _check_child_fds(child_fds)
+        high, low = check_water_marks(high_water, low_water)
+        pty_size = check_pty(pty)
+        fds = check_child_fds(child_fds)
         if pty_size is not None and child_fds is not None and fds != DEFAULT_CHILD_FDS:
             raise ValueError(
                 "child_fds cannot be combined with pty: the child's fds 0, 1 and 2 "
@@ -209,12 +194,12 @@ class SpawnOptions:
         if pty_size is not None:
             if given:
                 raise ValueError(
-                    f"{'=, '.join(_STD_NAMES[fd] for fd in given)}= cannot be "
+                    f"{'=, '.join(STD_NAMES[fd] for fd in given)}= cannot be "
                     "combined with pty: the child's fds 0, 1 and 2 are the "
                     "pseudo-terminal"
                 )
         else:
-            fds, devnull, shared = _check_standard_fds(
+            fds, devnull, shared = check_standard_fds(
                 fds, None if child_fds is None else fds, given
             )
         for name, flag in (
@@ -227,19 +212,19 @@ class SpawnOptions:
                     f"{name} must be True or False, not {type(flag).__name__}"
                 )
         return cls(
-            argv=_check_argv(argv),
+            argv=check_argv(argv),
             executable=(
                 None
                 if executable is None
-                else _check_path("executable", executable, allow_empty=False)
+                else check_path("executable", executable, allow_empty=False)
             ),
             env=checked_env,
             search_path=search_path,
-            cwd=None if cwd is None else _check_path("cwd", cwd, allow_empty=False),
+            cwd=None if cwd is None else check_path("cwd", cwd, allow_empty=False),
             child_fds=fds,
             pty=pty_size,
-            uid=_check_identity("uid", uid, lambda name: pwd.getpwnam(name).pw_uid),
-            gid=_check_identity("gid", gid, lambda name: grp.getgrnam(name).gr_gid),
+            uid=check_identity("uid", uid, lambda name: pwd.getpwnam(name).pw_uid),
+            gid=check_identity("gid", gid, lambda name: grp.getgrnam(name).gr_gid),
             new_session=new_session or pty_size is not None,
             process_group=process_group or new_session or pty_size is not None,
             cgroup=cgroup,
@@ -295,279 +280,3 @@ def check_kill_after(kill_after: object) -> float:
             f"kill_after must be a finite number of seconds >= 0, not {kill_after!r}"
         )
     return seconds
-
-
-def _check_water_marks(high: object, low: object) -> tuple[int, int]:
-    for name, value in (("high_water", high), ("low_water", low)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be a number of bytes, not {value!r}")
-    assert isinstance(high, int)
-    assert isinstance(low, int)
-    # A producer is resumed, and stdin.send_all() woken, when the queue drains
-    # *below* low_water: with 0 that never happens.
-    if not 1 <= low <= high:
-        raise ValueError(
-            f"water marks need 1 <= low_water <= high_water (the queue must be able "
-            f"to drain below low_water; got high_water={high}, low_water={low})"
-        )
-    return high, low
-
-
-def _encode(what: str, value: object) -> bytes:
-    if type(value) is str:  # the common case, without the ABC check below
-        encoded = value.encode(_FS_ENCODING, "surrogateescape")
-    elif isinstance(value, (str, bytes, os.PathLike)):
-        encoded = os.fsencode(value)
-    else:
-        raise TypeError(
-            f"{what} must be str, bytes or os.PathLike, not {type(value).__name__}"
-        )
-    if b"\0" in encoded:
-        raise ValueError(f"{what} contains a NUL byte: {value!r}")
-    return encoded
-
-
-def _check_path(what: str, value: object, *, allow_empty: bool) -> bytes:
-    encoded = _encode(what, value)
-    if not encoded and not allow_empty:
-        raise ValueError(f"{what} must not be empty")
-    return encoded
-
-
-def _check_argv(argv: object) -> tuple[bytes, ...]:
-    if isinstance(argv, (str, bytes, bytearray, os.PathLike)):
-        raise TypeError(
-            f"argv must be a sequence of arguments, not a single {type(argv).__name__}"
-            f" ({_argv_hint(argv)})"
-        )
-    if not isinstance(argv, Iterable):
-        raise TypeError(f"argv must be a sequence of arguments, not {argv!r}")
-    encoded = tuple(
-        _check_path(f"argv[{index}]", arg, allow_empty=index > 0)
-        for index, arg in enumerate(argv)
-    )
-    if not encoded:
-        raise ValueError("argv must not be empty: argv[0] names the program")
-    return encoded
-
-
-def _argv_hint(argv: str | bytes | bytearray | os.PathLike[Any]) -> str:
-    """What the caller of a single-string argv most likely meant."""
-    if isinstance(argv, os.PathLike):
-        return f"did you mean [{argv!r}]?"
-    text = argv if isinstance(argv, str) else bytes(argv).decode(errors="replace")
-    if not _SHELL_CHARACTERS.intersection(text):
-        return f"did you mean [{argv!r}]?"
-    try:
-        words = shlex.split(text)
-    except ValueError:  # unbalanced quotes: no split to offer
-        split = "shlex.split()"
-    else:
-        split = f"shlex.split({text!r}) == {words!r}"
-    return (
-        f"a command line: did you mean {split}, or run({argv!r}, shell=True) "
-        "to have /bin/sh run it?"
-    )
-
-
-def _check_env(env: object) -> tuple[bytes, ...] | None:
-    if env is None:
-        return None
-    if not isinstance(env, Mapping):
-        raise TypeError(f"env must be a mapping or None, not {type(env).__name__}")
-    entries = []
-    seen: dict[bytes, object] = {}
-    for key, value in env.items():
-        name = _encode(f"env key {key!r}", key)
-        if not name or b"=" in name:
-            raise ValueError(f"env key {key!r} must be non-empty and contain no '='")
-        if name in seen:
-            raise ValueError(
-                f"env keys {seen[name]!r} and {key!r} name the same variable"
-            )
-        seen[name] = key
-        entries.append(name + b"=" + _encode(f"env[{key!r}]", value))
-    return tuple(entries)
-
-
-def _check_pty(pty: object) -> tuple[int, int] | None:
-    if pty is False:
-        return None
-    if pty is True:
-        return (24, 80)
-    if isinstance(pty, tuple) and len(pty) == 2:
-        rows, cols = pty
-        if all(isinstance(n, int) and not isinstance(n, bool) for n in pty):
-            if 0 < rows <= 0xFFFF and 0 < cols <= 0xFFFF:
-                return (rows, cols)
-            raise ValueError(f"pty size must be two numbers from 1 to 65535, not {pty}")
-    raise TypeError(f"pty must be True, False or (rows, cols), not {pty!r}")
-
-
-def _check_child_fds(
-    child_fds: object,
-) -> Mapping[int, Literal["r", "w"] | int]:
-    if child_fds is None:
-        return DEFAULT_CHILD_FDS
-    if not isinstance(child_fds, Mapping):
-        raise TypeError(
-            f"child_fds must be a mapping of child fd to 'r', 'w' or a parent fd, "
-            f"not {type(child_fds).__name__}"
-        )
-    checked: dict[int, Literal["r", "w"] | int] = {}
-    limit = _fd_limit()
-    room = len(child_fds) + _FDS_ABOVE
-    for child_fd, how in child_fds.items():
-        if isinstance(child_fd, bool) or not isinstance(child_fd, int):
-            raise TypeError(f"child_fds keys must be fd numbers, not {child_fd!r}")
-        if child_fd < 0:
-            raise ValueError(f"child_fds key {child_fd} is not a valid fd number")
-        if child_fd >= limit - room:
-            raise ValueError(
-                f"child_fds key {child_fd} is too high: the RLIMIT_NOFILE soft limit "
-                f"is {limit}, and starting the child needs up to {room} free fd "
-                f"numbers above its highest fd (one per child_fds entry and "
-                f"{_FDS_ABOVE} more), so child fds must be below {limit - room}"
-            )
-        if how == "r" or how == "w":
-            checked[child_fd] = how
-        elif isinstance(how, int) and not isinstance(how, bool):
-            _check_parent_fd(child_fd, how)
-            checked[child_fd] = how
-        else:
-            raise ValueError(
-                f"child_fds[{child_fd}] must be 'r' (the child writes), 'w' (the "
-                f"parent writes) or an open parent fd, not {how!r}"
-            )
-    return checked
-
-
-def _check_standard_fds(
-    layout: Mapping[int, Literal["r", "w"] | int],
-    child_fds: Mapping[int, Literal["r", "w"] | int] | None,
-    given: Mapping[int, object],
-) -> tuple[dict[int, Literal["r", "w"] | int], frozenset[int], dict[int, int]]:
-    """Merge ``stdin=``/``stdout=``/``stderr=`` (*given*: fd -> value) into
-    the checked *layout*, and give fds 0-2 that nothing names /dev/null.
-
-    Returns the child_fds layout, the fds to open on /dev/null and the fds
-    that share another fd's pipe.
-
-    Raises:
-      TypeError, ValueError: a bad value, or an fd named twice.
-    """
-    checked = dict(layout)
-    devnull: set[int] = set()
-    shared: dict[int, int] = {}
-    for fd, value in given.items():
-        name = _STD_NAMES[fd]
-        if child_fds is not None and fd in child_fds:
-            raise ValueError(
-                f"{name}= and child_fds[{fd}] both say what the child's fd {fd} "
-                "is: give one of them"
-            )
-        checked.pop(fd, None)
-        if value is None:
-            value = fd  # the parent's own fd 0, 1 or 2
-        elif isinstance(value, bool):
-            raise TypeError(
-                f"{name} must be subprocess.PIPE, DEVNULL, a file object, an fd "
-                f"or None, not {value!r}"
-            )
-        elif not isinstance(value, int):
-            value = _fileno(name, value)
-        if value == subprocess.PIPE:
-            checked[fd] = "w" if fd == 0 else "r"
-        elif value == subprocess.DEVNULL:
-            devnull.add(fd)
-        elif value == subprocess.STDOUT:
-            if fd != 2:
-                raise ValueError(
-                    f"{name}=subprocess.STDOUT: only stderr can be merged into stdout"
-                )
-        elif value < 0:
-            raise ValueError(f"{name}={value}: not an fd nor a subprocess constant")
-        elif not _is_open(value):
-            raise ValueError(f"{name}={value}: fd {value} is not open in the parent")
-        else:
-            checked[fd] = value
-    for fd in (0, 1, 2):
-        # A program started with fd 0, 1 or 2 closed writes its errors into
-        # whatever file it opens next, which takes the lowest free number; so,
-        # as libc does for set-uid programs, such an fd is /dev/null instead.
-        if fd not in checked and given.get(fd) != subprocess.STDOUT:
-            devnull.add(fd)
-    if given.get(2) == subprocess.STDOUT:
-        stdout = checked.get(1)
-        if stdout is None:
-            devnull.add(2)
-        elif isinstance(stdout, int):
-            checked[2] = stdout  # the same open file, so writes stay in order
-        else:
-            shared[2] = 1
-    return checked, frozenset(devnull), shared
-
-
-def _fileno(name: str, value: object) -> int:
-    """The fd of the file object *value* given as ``stdin=`` (or ...)."""
-    fileno = getattr(value, "fileno", None)
-    if not callable(fileno):
-        raise TypeError(
-            f"{name} must be subprocess.PIPE, DEVNULL, a file object, an fd or "
-            f"None, not {type(value).__name__}"
-        )
-    try:
-        fd = fileno()
-    except (io.UnsupportedOperation, OSError, ValueError) as exc:
-        raise ValueError(
-            f"{name}: {type(value).__name__} has no fd to hand to a child ({exc})"
-        ) from None
-    if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0:
-        raise ValueError(f"{name}: {type(value).__name__}.fileno() gave {fd!r}")
-    return fd
-
-
-def _fd_limit() -> int:
-    """The RLIMIT_NOFILE soft limit, read now: the child inherits it, and no
-    fd of the child (nor any the launch needs) can be at or above it."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return _MAX_FD_LIMIT if soft == resource.RLIM_INFINITY else min(soft, _MAX_FD_LIMIT)
-
-
-def _check_parent_fd(child_fd: int, fd: int) -> None:
-    if not _is_open(fd):
-        raise ValueError(
-            f"child_fds[{child_fd}] = {fd}: fd {fd} is not open in the parent"
-        )
-
-
-def _is_open(fd: int) -> bool:
-    """Whether *fd* is an open fd of this process."""
-    try:
-        fcntl.fcntl(fd, fcntl.F_GETFD)
-    except OSError as exc:
-        if exc.errno != errno.EBADF:  # pragma: no cover - F_GETFD fails only so
-            raise
-        return False
-    except OverflowError:
-        return False
-    return True
-
-
-def _check_identity(
-    what: str, value: object, lookup: Callable[[str], int]
-) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        kind = "user" if what == "uid" else "group"
-        try:
-            return lookup(value)
-        except (KeyError, ValueError):  # ValueError: a NUL in the name
-            raise ValueError(f"{what}: no such {kind} {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, a name or None, not {value!r}")
-    if not 0 <= value <= _MAX_ID:
-        # 2**32 - 1 is (uid_t)-1, which setuid() takes as "no change".
-        raise ValueError(f"{what} must be from 0 to {_MAX_ID} (2**32 - 2), not {value}")
-    return value
