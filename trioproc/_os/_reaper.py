@@ -258,13 +258,15 @@ class Child:
             await self.wait_until_reaped()
             told = True
             on_reaped()
-            await ending.wait()
+            if not ending.is_set():  # no extra scheduler pass when it is
+                await ending.wait()
         finally:
             try:
-                with trio.CancelScope(shield=True):
-                    await end_tree(
-                        self, kill_after, self.wait_until_reaped, reaper=True
-                    )
+                if not self.tree_gone:
+                    with trio.CancelScope(shield=True):
+                        await end_tree(
+                            self, kill_after, self.wait_until_reaped, reaper=True
+                        )
                 if self.cgroup is not None:
                     self.cgroup.remove()
                 if not told:
@@ -344,7 +346,8 @@ async def end_tree(
     shield it.
     """
     if child.tree_gone:
-        await trio.lowlevel.checkpoint()
+        if not reaper:  # the reaper has waited already: no pass to spare
+            await trio.lowlevel.checkpoint()
         return
     if reaper:
         child.stopping = True
