@@ -20,6 +20,9 @@ from trioproc._os import _cgroup
 
 from .helpers import children, open_fds
 
+# tests/windows runs under a Windows CPython (`make test-windows`), not here.
+collect_ignore = ["windows"]
+
 DEFAULT_DEADLINE = 30.0
 
 

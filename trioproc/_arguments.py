@@ -7,10 +7,8 @@ together; every error names the argument.
 from __future__ import annotations
 
 import errno
-import fcntl
 import io
 import os
-import resource
 import shlex
 import subprocess
 import sys
@@ -290,6 +288,8 @@ def _fileno(name: str, value: object) -> int:
 def _fd_limit() -> int:
     """The RLIMIT_NOFILE soft limit, read now: the child inherits it, and no
     fd of the child (nor any the launch needs) can be at or above it."""
+    import resource  # POSIX-only: imported where used
+
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return _MAX_FD_LIMIT if soft == resource.RLIM_INFINITY else min(soft, _MAX_FD_LIMIT)
 
@@ -303,6 +303,8 @@ def _check_parent_fd(child_fd: int, fd: int) -> None:
 
 def _is_open(fd: int) -> bool:
     """Whether *fd* is an open fd of this process."""
+    import fcntl  # POSIX-only: imported where used
+
     try:
         fcntl.fcntl(fd, fcntl.F_GETFD)
     except OSError as exc:

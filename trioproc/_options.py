@@ -7,10 +7,8 @@ raises there, naming the argument, before any fd or child exists.
 from __future__ import annotations
 
 import enum
-import grp
 import math
 import os
-import pwd
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, final
 
@@ -223,8 +221,8 @@ class SpawnOptions:
             cwd=None if cwd is None else check_path("cwd", cwd, allow_empty=False),
             child_fds=fds,
             pty=pty_size,
-            uid=check_identity("uid", uid, lambda name: pwd.getpwnam(name).pw_uid),
-            gid=check_identity("gid", gid, lambda name: grp.getgrnam(name).gr_gid),
+            uid=check_identity("uid", uid, _uid_of_name),
+            gid=check_identity("gid", gid, _gid_of_name),
             new_session=new_session or pty_size is not None,
             process_group=process_group or new_session or pty_size is not None,
             cgroup=cgroup,
@@ -280,3 +278,17 @@ def check_kill_after(kill_after: object) -> float:
             f"kill_after must be a finite number of seconds >= 0, not {kill_after!r}"
         )
     return seconds
+
+
+def _uid_of_name(name: str) -> int:
+    """The uid of a user name (``pwd`` is POSIX-only: imported where used)."""
+    import pwd
+
+    return pwd.getpwnam(name).pw_uid
+
+
+def _gid_of_name(name: str) -> int:
+    """The gid of a group name (``grp`` is POSIX-only: imported where used)."""
+    import grp
+
+    return grp.getgrnam(name).gr_gid

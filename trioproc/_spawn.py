@@ -28,7 +28,6 @@ from ._options import (
     StrOrBytesPath,
     check_protocol,
 )
-from ._os._linux import LINUX
 from ._ssh import RemoteSession, check_remote
 from ._streams import StreamProtocol
 from ._transport import ProcessTransport
@@ -41,6 +40,7 @@ if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
+    from ._os._linux import LinuxBackend
     from ._streams import OutputStream, StdinStream
 
     # What `spawn` gives in stream mode with the default fds, for the type
@@ -350,8 +350,9 @@ class Spawn(Generic[_T_co]):
             # The local child is ssh; the wrapper reports the remote start.
             session = self._session = RemoteSession.open(options)
             options = session.local_options()
+        backend = _backend()
         try:
-            launched = await LINUX.launch(options, remote=session)
+            launched = await backend.launch(options, remote=session)
         except BaseException:
             if session is not None:
                 session.close()
@@ -360,7 +361,7 @@ class Spawn(Generic[_T_co]):
         protocol = StreamProtocol() if stream_mode else self._protocol
         assert protocol is not None
         transport = self._transport = ProcessTransport._create(
-            LINUX,
+            backend,
             launched,
             protocol,
             kill_after=options.kill_after,
@@ -453,3 +454,12 @@ def _reraise(exc: BaseException) -> NoReturn:
     finally:
         exc.__context__ = context
         del exc, context
+
+
+def _backend() -> LinuxBackend:
+    """The backend for this platform, imported on first use: the Linux one
+    needs POSIX-only modules (``termios``, ``fcntl``) that ``import trioproc``
+    must not pull in where they do not exist (Windows)."""
+    from ._os._linux import LINUX
+
+    return LINUX

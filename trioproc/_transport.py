@@ -39,8 +39,11 @@ if TYPE_CHECKING:
 __all__ = ["ProcessAddress", "ProcessTransport"]
 
 # What a terminal's keyboard sends to its foreground process group.
+# Looked up by name: Windows has only SIGINT of these.
 _KEYBOARD_SIGNALS: Final = frozenset(
-    {signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGWINCH}
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGQUIT", "SIGTSTP", "SIGWINCH")
+    if hasattr(signal, name)
 )
 
 

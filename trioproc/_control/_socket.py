@@ -6,7 +6,6 @@ it, and taking it safely (under a lock, bound under a temporary name, made
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
 import stat
@@ -83,6 +82,8 @@ def connect(path: Path, directory: int, timeout: float) -> socket.socket:
 async def bind(path: Path) -> tuple[socket.socket, int, tuple[int, int]]:
     """Take the control socket: refuse a live or foreign one, replace a
     stale one; return it listening, the directory's fd and its inode."""
+    import fcntl  # POSIX-only (a Unix socket's directory lock): imported here
+
     try:
         directory = open_directory(path)
     except OSError as exc:

@@ -47,7 +47,6 @@ from typing import Final, Literal, final
 import attrs
 import trio
 
-from . import _posix_spawn
 from ._cgroupfs import (
     CgroupUnavailableError,
     find_v2_root,
@@ -184,6 +183,8 @@ class ChildCgroup:
             nested.
         """
         global _placing_depth
+        from . import _posix_spawn  # Linux-only: imported where used
+
         if _posix_spawn.HAS_SPAWN_CGROUP:  # pragma: no cover - glibc 2.39+
             yield from self._placing_by_libc()
             return

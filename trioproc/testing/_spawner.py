@@ -33,16 +33,18 @@ __all__ = ["Command", "FakeRun", "FakeSpawner", "UnregisteredCommand"]
 
 # Signals whose default action is not to end a process.
 _HARMLESS = frozenset(
-    {
-        _signal.SIGCHLD,
-        _signal.SIGCONT,
-        _signal.SIGURG,
-        _signal.SIGWINCH,
-        _signal.SIGSTOP,
-        _signal.SIGTSTP,
-        _signal.SIGTTIN,
-        _signal.SIGTTOU,
-    }
+    getattr(_signal, name)
+    for name in (
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGURG",
+        "SIGWINCH",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+    )
+    if hasattr(_signal, name)  # Windows has none of them
 )
 
 
