@@ -39,10 +39,12 @@ docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 # The Windows tests, by a Windows CPython under Wine (tools/wine/setup.sh builds it in
-# /tmp, apt and PyPI only). Without root and apt, setup prints one line and this goes on.
+# /tmp, apt and PyPI only). Without root and apt, setup prints one line (exit 3) and this
+# goes on; any other set-up failure fails the target.
 test-windows:
-	@winpy=$$(tools/wine/setup.sh | tail -n 1); \
-	if [ ! -x "$$winpy" ]; then echo "$$winpy"; exit 0; fi; \
+	@out=$$(tools/wine/setup.sh); rc=$$?; winpy=$$(echo "$$out" | tail -n 1); \
+	if [ $$rc = 3 ]; then echo "$$winpy"; exit 0; fi; \
+	if [ $$rc != 0 ]; then echo "$$out"; echo "test-windows: set-up failed ($$rc)"; exit 1; fi; \
 	cd /tmp && PYTHONPATH="Z:$(CURDIR)" "$$winpy" -m pytest -p no:cacheprovider \
 	  --rootdir "Z:$(CURDIR)" --confcutdir "Z:$(CURDIR)/tests/windows" -q "Z:$(CURDIR)/tests/windows"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import math
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, final
 
@@ -166,7 +167,14 @@ class SpawnOptions:
         Raises:
           TypeError: an argument has the wrong type.
           ValueError: an argument has a value that cannot work.
+          NotImplementedError: this platform has no backend yet.
         """
+        if not sys.platform.startswith("linux"):
+            raise NotImplementedError(
+                f"trioproc cannot start a child on {sys.platform!r} yet: only its "
+                "Linux backend exists (the README's platform table says what "
+                "runs where)"
+            )
         checked_env = check_env(env)
         search_path: bytes | None = None
         if checked_env is not None:

@@ -459,7 +459,8 @@ def _reraise(exc: BaseException) -> NoReturn:
 def _backend() -> LinuxBackend:
     """The backend for this platform, imported on first use: the Linux one
     needs POSIX-only modules (``termios``, ``fcntl``) that ``import trioproc``
-    must not pull in where they do not exist (Windows)."""
+    must not pull in where they do not exist (Windows); other platforms are
+    refused earlier, by `SpawnOptions.check`."""
     from ._os._linux import LINUX
 
     return LINUX
