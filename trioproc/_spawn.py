@@ -28,7 +28,7 @@ from ._options import (
     StrOrBytesPath,
     check_protocol,
 )
-from ._os._linux import LINUX
+from ._os._backends import check_options, current_backend
 from ._ssh import RemoteSession, check_remote
 from ._streams import StreamProtocol
 from ._transport import ProcessTransport
@@ -305,6 +305,7 @@ def spawn(
         options = attrs.evolve(options, remote=remote)
     elif ssh_options is not None:
         raise ValueError("ssh_options= needs host=")
+    check_options(options)
     checked = check_protocol(protocol)
     if _hook is not None:
         return _hook(options, checked)  # type: ignore[no-any-return]  # a test double
@@ -350,8 +351,9 @@ class Spawn(Generic[_T_co]):
             # The local child is ssh; the wrapper reports the remote start.
             session = self._session = RemoteSession.open(options)
             options = session.local_options()
+        backend = current_backend()
         try:
-            launched = await LINUX.launch(options, remote=session)
+            launched = await backend.launch(options, remote=session)
         except BaseException:
             if session is not None:
                 session.close()
@@ -360,7 +362,7 @@ class Spawn(Generic[_T_co]):
         protocol = StreamProtocol() if stream_mode else self._protocol
         assert protocol is not None
         transport = self._transport = ProcessTransport._create(
-            LINUX,
+            backend,
             launched,
             protocol,
             kill_after=options.kill_after,
