@@ -10,9 +10,12 @@ Linux-only is imported on macOS and nothing Windows-only on POSIX.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import TYPE_CHECKING, Final
+
+from ._cgroupfs import CgroupUnavailableError
 
 if TYPE_CHECKING:
     from .._options import SpawnOptions
@@ -20,7 +23,13 @@ if TYPE_CHECKING:
     from ._platform import PlatformHooks
     from ._portable import PortableBackend
 
-__all__ = ["BACKENDS", "ENV_VAR", "check_options", "current_backend"]
+__all__ = [
+    "BACKENDS",
+    "ENV_VAR",
+    "check_options",
+    "current_backend",
+    "unavailable",
+]
 
 #: The environment variable that picks the backend.
 ENV_VAR: Final = "TRIOPROC_BACKEND"
@@ -58,6 +67,23 @@ def check_options(options: SpawnOptions) -> None:
         ``TRIOPROC_BACKEND``.
     """
     current_backend().refuse(options)
+
+
+def unavailable() -> CgroupUnavailableError | None:
+    """Why a child started now cannot get a cgroup of its own, or ``None`` if
+    it can: for callers that use cgroups wherever they exist (the Supervisor,
+    the ``trioproc`` command). See `trioproc._os._cgroup.unavailable`.
+
+    Raises:
+      ValueError: a bad ``TRIOPROC_BACKEND``.
+    """
+    if current_backend().name != "linux":
+        return CgroupUnavailableError(
+            errno.EOPNOTSUPP, "the portable backend has no cgroups"
+        )
+    from ._cgroup import unavailable
+
+    return unavailable()
 
 
 def _make(name: str) -> LinuxBackend | PortableBackend:

@@ -13,6 +13,7 @@ after ``kill_after``, and a return only once the whole tree is gone; what
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final, final
@@ -191,9 +192,25 @@ class PortableChild:
     def _reap_in_background(self) -> None:
         """Leave reaping to a thread: for a child stuck in the kernel, which
         no task may wait for, but which must not stay a zombie once it dies."""
-        # trio.Process offers no blocking wait; its Popen does (and it is the
-        # only one left to use it).
-        popen = self._process._proc
+        process = self._process
+        # trio.Process offers no blocking wait; its Popen does (and no task
+        # waits on it any more).
+        popen = process._proc
+        token = trio.lowlevel.current_trio_token()
+
+        def reaped_late() -> None:
+            returncode = process.returncode  # closes Trio's pidfd, if any
+            assert returncode is not None
+            self.returncode, self.status = returncode, wait_status(returncode)
+            self.pid = None
+            self._tree.reaped()
+            self.reaped.set()
+
+        def reap() -> None:
+            popen.wait()
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(reaped_late)
+
         threading.Thread(
-            target=popen.wait, name=f"trioproc reaper {self.pid}", daemon=True
+            target=reap, name=f"trioproc reaper {self.pid}", daemon=True
         ).start()

@@ -59,8 +59,11 @@ class StreamReader:
     _closing: bool = attrs.field(init=False, default=False)
     _finishing: bool = attrs.field(init=False, default=False)
     _draining: bool = attrs.field(init=False, default=False)
-    #: The scope of the read in progress, which `close`/`finish` cancel.
+    #: The scope of the read in progress, which `close`, `finish` and
+    #: `pause` cancel.
     _reading: trio.CancelScope | None = attrs.field(init=False, default=None)
+    #: Data a read returned after `pause` cancelled it, delivered first.
+    _early: bytes = attrs.field(init=False, default=b"")
 
     def pause(self, hold: Hold = "protocol") -> None:
         """Stop reading until *hold* is released by `resume`."""
@@ -70,6 +73,9 @@ class StreamReader:
         if not self.paused:
             self.paused = True
             self._resumed = trio.Event()
+            if self._reading is not None:
+                # A read in progress would deliver after the pause: stop it.
+                self._reading.cancel()
 
     def resume(self, hold: Hold | None = "protocol") -> None:
         """Release *hold* (``None``: every hold); read again if none is left."""
@@ -135,11 +141,21 @@ class StreamReader:
             if self.paused:
                 await self._resumed.wait()
                 continue
-            data = await self._receive()
-            if data is None:
-                continue  # close() or finish() woke us
-            if not data:
-                return
+            data = self._early
+            if data:
+                self._early = b""
+            else:
+                received = await self._receive()
+                if received is None:
+                    continue  # woken by close(), finish() or pause()
+                if not received:
+                    return
+                data = received
+                if self.paused:
+                    # Read although cancelled by pause() (a Windows pipe's
+                    # read completes once started): held until resumed.
+                    self._early = data
+                    continue
             deliver(data)
             since_yield += len(data)
             if since_yield >= _YIELD_EVERY:
@@ -163,6 +179,9 @@ class StreamReader:
 
     async def _drain(self, deliver: Callable[[bytes], None]) -> None:
         """Deliver what is in the pipe now, without waiting long for more."""
+        if self._early:
+            deliver(self._early)
+            self._early = b""
         for _ in range(_DRAIN_READS):
             if self._closing:
                 return

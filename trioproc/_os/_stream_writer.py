@@ -5,9 +5,11 @@ queue's accounting and its producer rules are the shared
 `trioproc._flow.InputQueue`, as for the Linux writer
 (`trioproc._os._writer.Writer`); the bytes go out through a
 `trio.abc.SendStream` (a pipe `trio.lowlevel.open_process` made). A Trio
-stream has no "write what fits now", so `write` and `offer` only queue, and
-the writer task sends the queue out in pieces of at most 64 KiB, counting
-each piece off as it is written.
+stream has no "write what fits now": on POSIX, `write` and `offer` write
+what the pipe takes at once to the stream's fd (so a child already gone is
+seen by that write), and queue the rest; elsewhere they only queue. The
+writer task sends the queue out in pieces of at most 64 KiB, counting each
+piece off as it is written.
 
 When the queue is empty on Linux the task watches the pipe as the Linux
 writer does (a pipe's write end reports an error as soon as its read end is
@@ -18,7 +20,9 @@ tree is gone.
 
 from __future__ import annotations
 
+import errno
 import itertools
+import os
 import select
 import sys
 from collections import deque
@@ -38,6 +42,8 @@ _PIECE: Final = 1 << 16
 # Only where a pipe's write end is known to report its reader's close as an
 # error to epoll (see the module docstring).
 _WATCH_IDLE: Final = sys.platform.startswith("linux")
+# What a write raises once the child's end is gone.
+_BROKEN: Final = frozenset({errno.EPIPE, errno.ECONNRESET})
 
 
 def _reader_gone(fd: int) -> bool:
@@ -69,6 +75,9 @@ class StreamWriter:
     _room: trio.lowlevel.ParkingLot = attrs.field(
         init=False, factory=trio.lowlevel.ParkingLot
     )
+    #: The pipe's fd where the stream has one (POSIX), for writes that need
+    #: no wait.
+    _fd: int | None = attrs.field(init=False, default=None)
 
     def __init__(
         self,
@@ -78,6 +87,8 @@ class StreamWriter:
         low_water: int,
     ) -> None:
         self.__attrs_init__(child_fd, stream, InputQueue(high_water, low_water))
+        fileno = getattr(stream, "fileno", None)
+        self._fd = None if fileno is None else fileno()
 
     def write(self, data: bytes | memoryview) -> None:
         """Queue *data* in order; dropped once done."""
@@ -97,13 +108,26 @@ class StreamWriter:
         return self._take(data, self.queue.room, copy=copy)
 
     def _take(self, data: bytes | memoryview, room: int, *, copy: bool) -> int:
-        rest = memoryview(data)[:room]
-        if not rest:
-            return 0
-        self._chunks.append(memoryview(bytes(rest)) if copy else rest)
-        self.queue.accepted(data, len(rest), len(rest))
-        self._wake()
-        return len(rest)
+        # POSIX: write what the pipe takes now, as the Linux writer does, so
+        # that a child already gone is seen by this very write.
+        written = 0
+        fd = self._fd
+        if fd is not None and not self._chunks:
+            try:
+                written = os.write(fd, memoryview(data)[:_PIECE])
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                if exc.errno not in _BROKEN:
+                    raise
+                self._break()
+                return 0
+        rest = memoryview(data)[written : written + room]
+        if rest:
+            self._chunks.append(memoryview(bytes(rest)) if copy else rest)
+            self._wake()
+        self.queue.accepted(data, written + len(rest), len(rest))
+        return written + len(rest)
 
     def register_producer(self, producer: Any, streaming: bool) -> None:
         """Let *producer* fill the queue (see `InputQueue.register`)."""
@@ -211,19 +235,20 @@ class StreamWriter:
         return b"".join(taken)
 
     async def _idle_until_woken(self) -> None:
-        fileno = getattr(self.stream, "fileno", None)
-        watch = _WATCH_IDLE and fileno is not None
+        fd = self._fd if _WATCH_IDLE else None
         with trio.CancelScope() as self._idle:
-            if watch:
-                assert fileno is not None
-                await trio.lowlevel.wait_readable(fileno())
+            if fd is not None:
+                await trio.lowlevel.wait_readable(fd)
             else:
                 await trio.sleep_forever()
         self._idle = None
-        if watch and not self.queue.done and not self._chunks:
-            assert fileno is not None
-            if _reader_gone(fileno()):
-                self._break()
+        if (
+            fd is not None
+            and not self.queue.done
+            and not self._chunks
+            and _reader_gone(fd)
+        ):
+            self._break()
 
     def _consume(self, written: int) -> None:
         chunks = self._chunks
