@@ -9,8 +9,10 @@ so a caller-driven read can be added beside the pump.
 
 The pump is the only task that reads or closes the stream. Others steer it
 with `pause`, `resume`, `close` and `finish`, which only set state and wake
-it: a read in progress is cancelled (a Trio stream's cancelled read loses no
-data), so there is never a read racing a close.
+it: `close` and `finish` cancel a read in progress (a Trio stream's cancelled
+read loses no data), so there is never a read racing a close; a read in
+progress when `pause` comes is left to finish, and what it returns is held
+back until the pump is resumed.
 """
 
 from __future__ import annotations
@@ -59,10 +61,10 @@ class StreamReader:
     _closing: bool = attrs.field(init=False, default=False)
     _finishing: bool = attrs.field(init=False, default=False)
     _draining: bool = attrs.field(init=False, default=False)
-    #: The scope of the read in progress, which `close`, `finish` and
-    #: `pause` cancel.
+    #: The scope of the read in progress, which `close` and `finish` cancel.
     _reading: trio.CancelScope | None = attrs.field(init=False, default=None)
-    #: Data a read returned after `pause` cancelled it, delivered first.
+    #: Data a read in progress returned after `pause`, delivered first once
+    #: resumed (so a paused pump holds at most one read's worth).
     _early: bytes = attrs.field(init=False, default=b"")
 
     def pause(self, hold: Hold = "protocol") -> None:
@@ -73,9 +75,6 @@ class StreamReader:
         if not self.paused:
             self.paused = True
             self._resumed = trio.Event()
-            if self._reading is not None:
-                # A read in progress would deliver after the pause: stop it.
-                self._reading.cancel()
 
     def resume(self, hold: Hold | None = "protocol") -> None:
         """Release *hold* (``None``: every hold); read again if none is left."""
@@ -147,13 +146,14 @@ class StreamReader:
             else:
                 received = await self._receive()
                 if received is None:
-                    continue  # woken by close(), finish() or pause()
+                    continue  # woken by close() or finish()
                 if not received:
                     return
                 data = received
                 if self.paused:
-                    # Read although cancelled by pause() (a Windows pipe's
-                    # read completes once started): held until resumed.
+                    # A read in progress when pause() came (left to run: a
+                    # cancelled one and a new one cost more than the one
+                    # read): held back until resumed.
                     self._early = data
                     continue
             deliver(data)
