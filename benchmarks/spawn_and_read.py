@@ -13,12 +13,17 @@ Peers run interleaved with trioproc (A B C A B C ...), so drift on a noisy
 machine hits all of them; each figure is the median of the rounds, and the
 ratios are computed round by round.
 
-Run: ``.venv/bin/python benchmarks/spawn_and_read.py [--rounds N] [--quick]``
+With ``--backends linux,portable`` the trioproc cases run once per backend
+(``TRIOPROC_BACKEND``), interleaved with each other and the peers.
+
+Run: ``.venv/bin/python benchmarks/spawn_and_read.py [--rounds N] [--quick]
+[--backends linux,portable]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -123,6 +128,33 @@ def read_shell_pipe(size: int) -> float:
     return size / (time.perf_counter() - start) / 1e6
 
 
+def _on(backend: str | None, case: Callable[[], float]) -> Callable[[], float]:
+    """*case* run with ``TRIOPROC_BACKEND=backend`` (``None``: as it is)."""
+    if backend is None:
+        return case
+
+    def run() -> float:
+        before = os.environ.get("TRIOPROC_BACKEND")
+        os.environ["TRIOPROC_BACKEND"] = backend
+        try:
+            return case()
+        finally:
+            if before is None:
+                del os.environ["TRIOPROC_BACKEND"]
+            else:
+                os.environ["TRIOPROC_BACKEND"] = before
+
+    return run
+
+
+def _per_backend(
+    name: str, case: Callable[[], float], backends: list[str] | None
+) -> dict[str, Callable[[], float]]:
+    if not backends:
+        return {name: case}
+    return {f"{name} [{backend}]": _on(backend, case) for backend in backends}
+
+
 def _interleave(
     cases: dict[str, Callable[[], float]], rounds: int
 ) -> dict[str, list[float]]:
@@ -135,12 +167,12 @@ def _interleave(
 
 def _report(title: str, unit: str, results: dict[str, list[float]], base: str) -> None:
     print(f"\n{title}")
-    print(f"| {'case':<34} | {'median ' + unit:>14} | {'ratio to ' + base:>22} |")
-    print(f"|{'-' * 36}|{'-' * 16}|{'-' * 24}|")
+    print(f"| {'case':<45} | {'median ' + unit:>14} | {'ratio to ' + base:>22} |")
+    print(f"|{'-' * 47}|{'-' * 16}|{'-' * 24}|")
     for name, values in results.items():
         ratios = [v / b for v, b in zip(values, results[base], strict=False)]
         print(
-            f"| {name:<34} | {statistics.median(values):>14,.0f} |"
+            f"| {name:<45} | {statistics.median(values):>14,.0f} |"
             f" {statistics.median(ratios):>22.2f} |"
         )
 
@@ -149,7 +181,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument(
+        "--backends",
+        help="comma-separated TRIOPROC_BACKEND values to run trioproc on",
+    )
     args = parser.parse_args()
+    backends = args.backends.split(",") if args.backends else None
     children = 300 if args.quick else 1000
     size = (GIB // 8) if args.quick else GIB
     version = sys.version.split()[0]
@@ -157,7 +194,11 @@ def main() -> None:
     spawn = _interleave(
         {
             "subprocess.run(['/bin/true'])": lambda: spawn_rate_subprocess(children),
-            "trioproc.run(['/bin/true'])": lambda: spawn_rate_trioproc(children),
+            **_per_backend(
+                "trioproc.run(['/bin/true'])",
+                lambda: spawn_rate_trioproc(children),
+                backends,
+            ),
             "trio.run_process(['/bin/true'])": lambda: spawn_rate_trio(children),
         },
         args.rounds,
@@ -171,8 +212,14 @@ def main() -> None:
     read = _interleave(
         {
             "shell: head | cat >/dev/null": lambda: read_shell_pipe(size),
-            "trioproc.spawn, protocol": lambda: read_trioproc_protocol(size),
-            "trioproc.spawn, stream": lambda: read_trioproc_stream(size),
+            **_per_backend(
+                "trioproc.spawn, protocol",
+                lambda: read_trioproc_protocol(size),
+                backends,
+            ),
+            **_per_backend(
+                "trioproc.spawn, stream", lambda: read_trioproc_stream(size), backends
+            ),
             "trio.run_process, stream": lambda: read_trio(size),
         },
         args.rounds,

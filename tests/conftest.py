@@ -3,6 +3,11 @@
 Every async test runs inside ``trio.fail_after`` (30 s, or the seconds of its
 ``@pytest.mark.deadline(n)``), and every test is checked for what it leaves
 behind: an open fd, or a child process (running or zombie) of this process.
+
+A test of what only the Linux backend does is marked
+``@pytest.mark.linux_backend("has no cgroups")``: under
+``TRIOPROC_BACKEND=portable`` it is skipped with the reason "the portable
+backend has no cgroups".
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import pytest
 import trio
 
-from trioproc._os import _cgroup
+from trioproc._os import _backends, _cgroup
 
 from .helpers import children, open_fds
 
@@ -82,10 +87,25 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "real_only(reason): a contract test the fake transport cannot mirror",
     )
+    config.addinivalue_line(
+        "markers",
+        "linux_backend(reason): a test of what only the Linux backend does, "
+        "skipped under the portable backend ('the portable backend <reason>')",
+    )
+
+
+def portable() -> bool:
+    """Whether children start on the portable backend in this run."""
+    return _backends.current_backend().name == "portable"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    on_portable = portable()
     for item in items:
+        linux_only = item.get_closest_marker("linux_backend")
+        if linux_only is not None and on_portable:
+            reason = f"the portable backend {linux_only.args[0]}"
+            item.add_marker(pytest.mark.skip(reason=reason))
         test = getattr(item, "obj", None)
         if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(test):
             marker = item.get_closest_marker("deadline")

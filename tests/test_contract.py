@@ -21,6 +21,13 @@ HARNESSES: dict[str, type[ContractHarness]] = {
 }
 
 
+#: Checks of what only the Linux backend does: check name -> why not on the
+#: portable backend ("the portable backend <why>").
+LINUX_BACKEND_ONLY = {
+    "extra_write_fds_and_their_errors": "gives a child pipes on fds 0, 1 and 2 only"
+}
+
+
 def _cases() -> list[object]:
     cases: list[object] = []
     for check in CONTRACT_CHECKS:
@@ -29,6 +36,8 @@ def _cases() -> list[object]:
             if check.needs_kernel is not None and not harness.kernel:
                 reason = f"the {kind} transport has no kernel: {check.needs_kernel}"
                 marks.append(pytest.mark.skip(reason=reason))
+            if check.name in LINUX_BACKEND_ONLY and kind == "real":
+                marks.append(pytest.mark.linux_backend(LINUX_BACKEND_ONLY[check.name]))
             cases.append(
                 pytest.param(check, harness, marks=marks, id=f"{check.name}[{kind}]")
             )

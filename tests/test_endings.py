@@ -405,6 +405,7 @@ def _cgroup_or_skip() -> None:
     cgroup.remove()
 
 
+@pytest.mark.linux_backend("has no cgroups")
 @pytest.mark.parametrize("how", ["cancelled", "normal end"])
 async def test_a_daemon_that_forks_at_once_ends_with_a_cgroup_block(
     mark: str, how: str
@@ -447,6 +448,7 @@ async def test_without_a_cgroup_the_daemon_escapes(mark: str) -> None:
             await trio.sleep(0.01)
 
 
+@pytest.mark.linux_backend("has no cgroups")
 async def test_cgroup_true_through_run_and_a_missing_program(mark: str) -> None:
     """run() takes cgroup=True; a program that cannot start leaves no cgroup."""
     _cgroup_or_skip()
@@ -461,6 +463,7 @@ async def test_cgroup_true_through_run_and_a_missing_program(mark: str) -> None:
     assert after == before
 
 
+@pytest.mark.linux_backend("has no cgroups")
 async def test_cgroup_true_without_a_writable_cgroup_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -492,6 +495,7 @@ async def test_a_supervisor_without_cgroups_falls_back_and_says_so_once(
     assert "/x does not exist" in warnings[0].getMessage()
 
 
+@pytest.mark.linux_backend("has no cgroups")
 async def test_supervised_children_get_a_cgroup_where_one_can_be_made() -> None:
     """Where cgroups work, a supervised child is in one of its own."""
     _cgroup_or_skip()
@@ -501,6 +505,7 @@ async def test_supervised_children_get_a_cgroup_where_one_can_be_made() -> None:
         assert "/trioproc-" in _cgroup_of(child.pid)
 
 
+@pytest.mark.linux_backend("has no cgroups")
 def test_trioproc_run_without_cgroups_says_so_once(tmp_path: Path) -> None:
     """``trioproc run`` uses cgroups by default; where none can be made it
     says so in one line and runs the fleet on process groups."""
@@ -633,7 +638,19 @@ async def test_an_unkillable_child_is_reaped_for_the_transport_too(
     assert child.pid is None
 
 
-@pytest.mark.parametrize("how", ["pty", "new_session"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param("pty", marks=pytest.mark.linux_backend("has no pseudo-terminals")),
+        pytest.param(
+            "new_session",
+            marks=pytest.mark.linux_backend(
+                "ends the child's own process group only (POSIX has no call "
+                "that lists the groups of a session)"
+            ),
+        ),
+    ],
+)
 async def test_every_job_of_a_childs_session_ends_with_the_block(
     mark: str, how: str
 ) -> None:

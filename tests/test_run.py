@@ -61,6 +61,7 @@ async def test_run_without_capture_passes_the_parents_fds(
     assert (captured.out, captured.err) == ("visible\n", "also\n")
 
 
+@pytest.mark.linux_backend("gives a child pipes on fds 0, 1 and 2 only")
 async def test_run_with_custom_child_fds_collects_each_r_fd() -> None:
     """child_fds works with run(); fd 1 only collected when it is "r"."""
     result = await trioproc.run(

@@ -361,6 +361,7 @@ async def test_capture_output_false_with_one_pipe(
     assert explicit.stdout == b"x\n"
 
 
+@pytest.mark.linux_backend("gives a child pipes on fds 0, 1 and 2 only")
 async def test_redirects_with_child_fds_and_text() -> None:
     """stdout= works beside child_fds for other fds, and with text mode."""
     result = await trioproc.run(

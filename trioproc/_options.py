@@ -167,13 +167,13 @@ class SpawnOptions:
         Raises:
           TypeError: an argument has the wrong type.
           ValueError: an argument has a value that cannot work.
-          NotImplementedError: this platform has no backend yet.
+          NotImplementedError: on Windows, which has no backend yet.
         """
-        if not sys.platform.startswith("linux"):
+        if sys.platform == "win32":
             raise NotImplementedError(
-                f"trioproc cannot start a child on {sys.platform!r} yet: only its "
-                "Linux backend exists (the README's platform table says what "
-                "runs where)"
+                "trioproc cannot start a child on 'win32' yet: its Windows hooks "
+                "(Job Objects, process groups, CTRL_BREAK_EVENT) do not exist "
+                "(the README's platform table says what runs where)"
             )
         checked_env = check_env(env)
         search_path: bytes | None = None

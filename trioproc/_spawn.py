@@ -28,6 +28,7 @@ from ._options import (
     StrOrBytesPath,
     check_protocol,
 )
+from ._os._backends import check_options, current_backend
 from ._ssh import RemoteSession, check_remote
 from ._streams import StreamProtocol
 from ._transport import ProcessTransport
@@ -40,7 +41,6 @@ if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
-    from ._os._linux import LinuxBackend
     from ._streams import OutputStream, StdinStream
 
     # What `spawn` gives in stream mode with the default fds, for the type
@@ -305,6 +305,7 @@ def spawn(
         options = attrs.evolve(options, remote=remote)
     elif ssh_options is not None:
         raise ValueError("ssh_options= needs host=")
+    check_options(options)
     checked = check_protocol(protocol)
     if _hook is not None:
         return _hook(options, checked)  # type: ignore[no-any-return]  # a test double
@@ -350,7 +351,7 @@ class Spawn(Generic[_T_co]):
             # The local child is ssh; the wrapper reports the remote start.
             session = self._session = RemoteSession.open(options)
             options = session.local_options()
-        backend = _backend()
+        backend = current_backend()
         try:
             launched = await backend.launch(options, remote=session)
         except BaseException:
@@ -454,13 +455,3 @@ def _reraise(exc: BaseException) -> NoReturn:
     finally:
         exc.__context__ = context
         del exc, context
-
-
-def _backend() -> LinuxBackend:
-    """The backend for this platform, imported on first use: the Linux one
-    needs POSIX-only modules (``termios``, ``fcntl``) that ``import trioproc``
-    must not pull in where they do not exist (Windows); other platforms are
-    refused earlier, by `SpawnOptions.check`."""
-    from ._os._linux import LINUX
-
-    return LINUX

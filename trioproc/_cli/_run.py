@@ -15,7 +15,7 @@ import trio
 from .. import _control
 from .._errors import ChildNotReady, RestartIntensityExceeded
 from .._fleet import Fleet, Instance, expand
-from .._os._cgroup import unavailable
+from .._os._backends import unavailable
 from .._supervision._spec import SupervisorEvent
 from .._supervision._supervisor import Supervisor
 from ._printer import SYSTEM, Printer, complain

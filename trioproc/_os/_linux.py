@@ -31,6 +31,9 @@ class LinuxBackend:
 
     name: Final = "linux"
 
+    def refuse(self, options: SpawnOptions) -> None:
+        """Linux honours every option ``spawn()`` checked."""
+
     async def launch(
         self, options: SpawnOptions, *, remote: RemoteHook | None = None
     ) -> Launched:

@@ -5,8 +5,9 @@ transport drives: the process (`ChildProcess`: its exit, its signals, the end
 of its tree), one `ChildReader` per fd the parent reads and one `ChildWriter`
 per fd it writes. The transport knows these protocols only, and the backend
 knows no protocol: it calls back with bytes (`deliver`) and with the loss of an
-fd (`lost`). The Linux backend is `trioproc._os._linux`; a second one (macOS,
-Windows) implements the same four protocols.
+fd (`lost`). The Linux backend is `trioproc._os._linux`; the portable one
+(macOS, Windows, and Linux with ``TRIOPROC_BACKEND=portable``) is
+`trioproc._os._portable`; `trioproc._os._backends` picks one.
 """
 
 from __future__ import annotations
@@ -147,6 +148,11 @@ class Backend(Protocol):
     @property
     def name(self) -> str:
         """The backend's name, shown in ``repr(transport)``."""
+
+    def refuse(self, options: SpawnOptions) -> None:
+        """Raise ``ValueError``, naming the option and the backend, for what
+        *options* ask that this backend cannot honour (``spawn()`` calls it,
+        so the error comes at the call)."""
 
     async def launch(self, options: SpawnOptions) -> Launched:
         """Start the child *options* describe.

@@ -14,7 +14,7 @@ import attrs
 
 from .._errors import ProcessEnded
 from .._options import SpawnOptions, StrOrBytesPath
-from .._os._cgroup import unavailable
+from .._os._backends import unavailable
 from .._ssh import check_remote
 from ._policy import RESTART_TYPES, Backoff, RestartType, check_seconds
 from ._readiness import NotifyReady, ReadyCheck

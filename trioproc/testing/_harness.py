@@ -5,9 +5,10 @@ writes, reads, closes an fd, exits, lets a grandchild hold its fds -- so one
 check body tells whether a transport honours the contract. Two are shipped:
 `RealProcessHarness` (a real, remote-controlled child of ``trioproc.spawn``,
 which takes its orders over a control pipe handed over as plain parent fds
-10 and 11, which the transport does not manage) and `FakeTransportHarness`
-(`FakeProcessTransport`). A user who writes a fake of their own writes a
-harness for it, on the model of `FakeTransportHarness`.
+at their own numbers, 10 or above, which the transport does not manage)
+and `FakeTransportHarness` (`FakeProcessTransport`). A user who writes a
+fake of their own writes a harness for it, on the model of
+`FakeTransportHarness`.
 """
 
 from __future__ import annotations
@@ -32,14 +33,19 @@ def python(code: str) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", code]
 
 
-CONTROL_IN, CONTROL_OUT = 10, 11
+#: The lowest number of the control pipe's fds, in the parent and in the
+#: child alike (a parent fd handed over at its own number is what every
+#: backend can do).
+CONTROL_FDS = 10
 
-#: Obeys one command a line on fd 10 and answers each on fd 11.
+#: Obeys one command a line on the fd named by argv[1] and answers each on
+#: the fd named by argv[2].
 CONTROLLED = python(
-    "import os, time\n"
+    "import os, sys, time\n"
+    "CONTROL_IN, CONTROL_OUT = int(sys.argv[1]), int(sys.argv[2])\n"
     "buf = b''\n"
     "def reply(text):\n"
-    "    os.write(11, text.encode() + b'\\n')\n"
+    "    os.write(CONTROL_OUT, text.encode() + b'\\n')\n"
     "def read(fd, n):\n"
     "    data = b''\n"
     "    while n is None or len(data) < n:\n"
@@ -50,7 +56,7 @@ CONTROLLED = python(
     "    return data\n"
     "while True:\n"
     "    while b'\\n' not in buf:\n"
-    "        chunk = os.read(10, 4096)\n"
+    "        chunk = os.read(CONTROL_IN, 4096)\n"
     "        if not chunk:\n"
     "            os._exit(0)\n"
     "        buf += chunk\n"
@@ -70,8 +76,8 @@ CONTROLLED = python(
     "    elif command == 'hold':\n"
     "        pid = os.fork()\n"
     "        if pid == 0:\n"
-    "            os.close(10)\n"
-    "            os.close(11)\n"
+    "            os.close(CONTROL_IN)\n"
+    "            os.close(CONTROL_OUT)\n"
     "            time.sleep(60)\n"
     "            os._exit(0)\n"
     "        reply(str(pid))\n"
@@ -80,6 +86,18 @@ CONTROLLED = python(
 )
 
 Layout = Mapping[int, Literal["r", "w"] | int]
+
+
+def _above(fd: int, lowest: int) -> int:
+    """*fd* moved to a number of at least *lowest* (POSIX)."""
+    if fd >= lowest:
+        return fd
+    import fcntl  # POSIX only: the real harness's child forks anyway
+
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
+    finally:
+        os.close(fd)
 
 
 class ContractHarness:
@@ -149,12 +167,17 @@ class RealProcessHarness(ContractHarness):
     ) -> AsyncIterator[Any]:
         commands_read, commands_write = os.pipe()
         replies_read, replies_write = os.pipe()
+        # The child's ends, above every fd a check names, to be handed over at
+        # their own numbers.
+        commands_read = _above(commands_read, CONTROL_FDS)
+        replies_write = _above(replies_write, CONTROL_FDS)
         layout: dict[int, Literal["r", "w"] | int] = dict(
             child_fds if child_fds is not None else DEFAULT_CHILD_FDS
         )
-        layout.update({CONTROL_IN: commands_read, CONTROL_OUT: replies_write})
+        layout.update({commands_read: commands_read, replies_write: replies_write})
+        argv = [*CONTROLLED, str(commands_read), str(replies_write)]
         try:
-            async with spawn(CONTROLLED, protocol, child_fds=layout) as transport:
+            async with spawn(argv, protocol, child_fds=layout) as transport:
                 os.close(commands_read)
                 os.close(replies_write)
                 commands_read = replies_write = -1

@@ -1,0 +1,216 @@
+"""A child of the portable backend: its exit, its signals, the end of its tree.
+
+`PortableChild` is the portable backend's `trioproc._os._seam.ChildProcess`.
+One task (the reaper) waits for the exit with `trio.Process.wait` -- a pidfd or
+kqueue on POSIX, ``WaitForSingleObject`` on Windows, as Trio does it -- and
+everybody else waits on the `reaped` event, so any number of concurrent or
+cancelled ``wait()`` calls see the same exit. The stop sequence is the Linux
+backend's (`trioproc._os._reaper.end_tree`): the graceful step, the hard one
+after ``kill_after``, and a return only once the whole tree is gone; what
+"the tree" is and how its steps are taken is the platform's
+(`trioproc._os._platform.ProcessTree`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Final, final
+
+import attrs
+import trio
+
+from .._errors import ChildUnkillable, ProcessExitedAlready
+from . import _reaper
+
+if TYPE_CHECKING:
+    from ._platform import ProcessTree
+    from ._seam import RemoteHook
+
+__all__ = ["PortableChild", "wait_status"]
+
+# Polling a tree for live members: from 1 ms, doubling up to 50 ms.
+_POLL_FIRST: Final = 0.001
+_POLL_MOST: Final = 0.05
+
+
+def wait_status(returncode: int) -> int:
+    """The raw wait status for a `subprocess` return code (``-signum`` after
+    a signal; the core-dump flag is lost). On Windows, ``code << 8``, which
+    `os.waitstatus_to_exitcode` turns back into the code."""
+    return -returncode if returncode < 0 else returncode << 8
+
+
+@final
+@attrs.define(eq=False)
+class PortableChild:
+    """A started child until it is reaped, and its tree.
+
+    Attributes:
+      pid: the child's pid until it is reaped, then ``None``.
+      status: the raw wait status once reaped (`wait_status`).
+      returncode: the exit code, ``-signum`` after a signal, ``None`` before.
+      reaped: set once the child has been reaped.
+      stopping: the block itself is ending the child's tree.
+    """
+
+    _process: trio.Process
+    _tree: ProcessTree
+    pid: int | None = attrs.field(init=False)
+    status: int | None = attrs.field(init=False, default=None)
+    returncode: int | None = attrs.field(init=False, default=None)
+    reaped: trio.Event = attrs.field(init=False, factory=trio.Event)
+    stopping: bool = attrs.field(init=False, default=False)
+    #: When the graceful step was taken (trio's clock), once it was.
+    _term_sent_at: float | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        self.pid = self._process.pid
+
+    @property
+    def remote(self) -> RemoteHook | None:
+        """Remote children run on the Linux backend only."""
+        return None
+
+    def send_signal(
+        self, signum: int, *, group: bool = False, foreground_of: int | None = None
+    ) -> None:
+        """Send *signum* to the child (with *group*, to its tree).
+
+        Raises:
+          ProcessExitedAlready: the child has been reaped.
+        """
+        if self.pid is None:
+            raise ProcessExitedAlready(f"the child has exited already ({self.status})")
+        self._tree.signal(signum, group=group)
+
+    @property
+    def tree_gone(self) -> bool:
+        """The child is reaped and nothing of its tree is alive."""
+        return self.pid is None and not self._tree.alive()
+
+    async def wait_until_reaped(self) -> None:
+        """Reap the child (only the reaper task calls this)."""
+        if self.pid is None:
+            await trio.lowlevel.checkpoint()
+            return
+        returncode = await self._process.wait()
+        self.returncode = returncode
+        self.status = wait_status(returncode)
+        self.pid = None
+        self._tree.reaped()
+        self.reaped.set()
+
+    async def reap(
+        self,
+        kill_after: float,
+        on_reaped: Callable[[], None],
+        ending: trio.Event,
+        on_tree_gone: Callable[[], None],
+    ) -> None:
+        """The reaper task: reap the child, call *on_reaped*; once *ending* is
+        set, end what is left of its tree; then call *on_tree_gone*.
+
+        Raises:
+          ChildUnkillable: a process outlived the hard step (see `end_tree`).
+
+        Cancellation: the tree is ended and the child reaped before the
+        cancellation propagates.
+        """
+        told = False
+        try:
+            await self.wait_until_reaped()
+            told = True
+            on_reaped()
+            await ending.wait()
+        finally:
+            try:
+                with trio.CancelScope(shield=True):
+                    await self.end_tree(kill_after, self.wait_until_reaped, reaper=True)
+                if not told:
+                    on_reaped()
+            finally:
+                self._tree.close()
+                on_tree_gone()
+
+    async def stop(self, kill_after: float) -> None:
+        """End the child and its tree, from any task but the reaper's: the
+        reaper reaps, this waits for it."""
+        await self.end_tree(kill_after, self.reaped.wait)
+
+    async def end_tree(
+        self,
+        kill_after: float,
+        wait: Callable[[], Awaitable[None]],
+        *,
+        reaper: bool = False,
+    ) -> None:
+        """The graceful step, the hard one after *kill_after* seconds; return
+        once *wait* has seen the child reaped and nothing of its tree lives.
+
+        Raises:
+          ChildUnkillable: something is alive ``KILL_GRACE`` seconds after the
+            hard step. Called by the *reaper*, the child is then left to a
+            thread that reaps it once it dies.
+
+        Cancellation: not shielded here; callers that must not be interrupted
+        shield it.
+        """
+        if self.tree_gone:
+            await trio.lowlevel.checkpoint()
+            return
+        if reaper:
+            self.stopping = True
+        now = trio.current_time()
+        if self._term_sent_at is None:
+            self._term_sent_at = now
+            self._tree.terminate()
+        # A second stop neither repeats the graceful step nor restarts its grace.
+        with trio.move_on_after(max(kill_after - (now - self._term_sent_at), 0)):
+            await self._wait_tree_gone(wait)
+            return
+        self._tree.kill()
+        grace = _reaper.KILL_GRACE
+        with trio.move_on_after(grace):
+            await self._wait_tree_gone(wait)
+            return
+        stuck = self.pid
+        if stuck is not None and reaper:
+            self._reap_in_background()
+        if stuck is None:
+            stuck = self._process.pid  # the group it led is still alive
+        raise ChildUnkillable(stuck, _reaper.process_state(stuck), grace)
+
+    async def _wait_tree_gone(self, wait: Callable[[], Awaitable[None]]) -> None:
+        await wait()
+        delay = _POLL_FIRST
+        while self._tree.alive():
+            await trio.sleep(delay)
+            delay = min(delay * 2, _POLL_MOST)
+
+    def _reap_in_background(self) -> None:
+        """Leave reaping to a thread: for a child stuck in the kernel, which
+        no task may wait for, but which must not stay a zombie once it dies."""
+        process = self._process
+        # trio.Process offers no blocking wait; its Popen does (and no task
+        # waits on it any more).
+        popen = process._proc
+        token = trio.lowlevel.current_trio_token()
+
+        def reaped_late() -> None:
+            returncode = process.returncode  # closes Trio's pidfd, if any
+            assert returncode is not None
+            self.returncode, self.status = returncode, wait_status(returncode)
+            self.pid = None
+            self._tree.reaped()
+            self.reaped.set()
+
+        def reap() -> None:
+            popen.wait()
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(reaped_late)
+
+        threading.Thread(
+            target=reap, name=f"trioproc reaper {self.pid}", daemon=True
+        ).start()
