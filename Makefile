@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict trioproc
+	$(BIN)/mypy --strict --platform win32 --follow-imports=silent trioproc/_os/_windows.py
 
 # Coverage writes one data file per process (patch = subprocess), so the
 # portable pass adds to the first one's measurement before it is combined.

@@ -287,7 +287,10 @@ def _fileno(name: str, value: object) -> int:
 
 def _fd_limit() -> int:
     """The RLIMIT_NOFILE soft limit, read now: the child inherits it, and no
-    fd of the child (nor any the launch needs) can be at or above it."""
+    fd of the child (nor any the launch needs) can be at or above it.
+    Windows has no such limit (its children get fds 0-2 only)."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        return _MAX_FD_LIMIT
     import resource  # POSIX-only: imported where used
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import io
 import signal
+import sys
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 import attrs
 
@@ -46,6 +47,8 @@ def parse_signal(signal_id: object) -> int:
       ValueError: no such signal.
       TypeError: neither a name nor a number.
     """
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        return _parse_windows_signal(signal_id)
     if isinstance(signal_id, str):
         name = signal_id.upper()
         if not name.startswith("SIG"):
@@ -59,6 +62,30 @@ def parse_signal(signal_id: object) -> int:
             return int(signal_id)
         raise ValueError(f"{signal_id} is not a valid signal number")
     raise TypeError(f"a signal is a name or a number, not {signal_id!r}")
+
+
+#: What a Windows child can be sent: the POSIX numbers of the signals that
+#: have a Windows counterpart (`trioproc._os._windows`).
+_WINDOWS_SIGNALS: Final = {"SIGINT": 2, "SIGKILL": 9, "SIGTERM": 15}
+
+
+def _parse_windows_signal(signal_id: object) -> int:  # pragma: no cover - Windows
+    """`parse_signal` on Windows: INT, TERM and KILL, by name or POSIX number."""
+    if isinstance(signal_id, str):
+        name = signal_id.upper()
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        number = _WINDOWS_SIGNALS.get(name)
+    elif isinstance(signal_id, int) and not isinstance(signal_id, bool):
+        number = int(signal_id) if signal_id in _WINDOWS_SIGNALS.values() else None
+    else:
+        raise TypeError(f"a signal is a name or a number, not {signal_id!r}")
+    if number is None:
+        raise ValueError(
+            f"signal {signal_id!r} has no counterpart on Windows: a child there "
+            "can be sent INT (2, CTRL_BREAK_EVENT), TERM (15) or KILL (9)"
+        )
+    return number
 
 
 def as_bytes(data: object) -> bytes:

@@ -59,9 +59,10 @@ class ProcessEnded(Exception):
     @classmethod
     def from_wait_status(cls, status: int) -> ProcessEnded:
         """The reason for a raw wait status: `ProcessDone` for exit code 0."""
-        if os.WIFSIGNALED(status):
-            return ProcessTerminated(signal=os.WTERMSIG(status), status=status)
-        code = os.WEXITSTATUS(status)
+        # -signum after a signal; on Windows, where there are none, the code.
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            return ProcessTerminated(signal=-code, status=status)
         if code == 0:
             return ProcessDone(status)
         return ProcessTerminated(exitCode=code, status=status)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 import math
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, final
 
@@ -167,14 +166,7 @@ class SpawnOptions:
         Raises:
           TypeError: an argument has the wrong type.
           ValueError: an argument has a value that cannot work.
-          NotImplementedError: on Windows, which has no backend yet.
         """
-        if sys.platform == "win32":
-            raise NotImplementedError(
-                "trioproc cannot start a child on 'win32' yet: its Windows hooks "
-                "(Job Objects, process groups, CTRL_BREAK_EVENT) do not exist "
-                "(the README's platform table says what runs where)"
-            )
         checked_env = check_env(env)
         search_path: bytes | None = None
         if checked_env is not None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 # Each of these exists only on POSIX systems; importing one on Windows fails.
 _POSIX_ONLY = ("fcntl", "termios", "resource", "pwd", "grp", "tty", "pty", "posix")
 
@@ -28,10 +26,3 @@ def test_public_names_are_there() -> None:
 
     for name in trioproc.__all__:
         assert hasattr(trioproc, name), name
-
-
-def test_spawn_says_there_is_no_windows_backend_yet() -> None:
-    import trioproc
-
-    with pytest.raises(NotImplementedError, match=r"'win32' yet: its Windows hooks"):
-        trioproc.spawn(["cmd", "/c", "exit"])

@@ -120,11 +120,11 @@ def _windows_hooks() -> PlatformHooks:  # pragma: no cover - Windows only
     # Objects, CREATE_NEW_PROCESS_GROUP, CTRL_BREAK_EVENT, signal mapping)
     # provides ``HOOKS``, a `trioproc._os._platform.PlatformHooks`.
     try:
-        from . import _windows  # type: ignore[attr-defined,unused-ignore]
+        from . import _windows
     except ImportError as exc:
         raise ImportError(
             "trioproc's Windows hooks (trioproc._os._windows) are missing: "
             "children cannot be started on Windows"
         ) from exc
-    hooks: PlatformHooks = _windows.HOOKS
+    hooks: PlatformHooks = _windows.HOOKS  # type: ignore[attr-defined,unused-ignore]
     return hooks
