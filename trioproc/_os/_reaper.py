@@ -1,4 +1,5 @@
-"""Waiting for a child's exit, reaping it, and ending its process tree.
+"""The Linux child: waiting for its exit, reaping it, and the steps that end
+its process tree (the stop sequence itself is `trioproc._os._stop`'s).
 
 One task per child reaps it, and only that task: everybody else waits on an
 event, so any number of concurrent or cancelled ``wait()`` calls all see the
