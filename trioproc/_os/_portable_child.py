@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 import attrs
@@ -40,7 +39,7 @@ def wait_status(returncode: int) -> int:
 
 @final
 @attrs.define(eq=False)
-class PortableChild:
+class PortableChild(_stop.StopSequence):
     """A started child until it is reaped, and its tree.
 
     Attributes:
@@ -97,30 +96,6 @@ class PortableChild:
         self.pid = None
         self._tree.reaped()
         self.reaped.set()
-
-    async def reap(
-        self,
-        kill_after: float,
-        on_reaped: Callable[[], None],
-        ending: trio.Event,
-        on_tree_gone: Callable[[], None],
-    ) -> None:
-        """The reaper task (`trioproc._os._stop.reap`): reap the child, call
-        *on_reaped*; once *ending* is set, end what is left of its tree; then
-        call *on_tree_gone*.
-
-        Raises:
-          ChildUnkillable: a process outlived the hard step.
-
-        Cancellation: the tree is ended and the child reaped before the
-        cancellation propagates.
-        """
-        await _stop.reap(self, kill_after, on_reaped, ending, on_tree_gone)
-
-    async def stop(self, kill_after: float) -> None:
-        """End the child and its tree (`trioproc._os._stop.end_tree`), from
-        any task but the reaper's: the reaper reaps, this waits for it."""
-        await _stop.end_tree(self, kill_after, self.reaped.wait)
 
     # The stop sequence's steps (`trioproc._os._stop.Stoppable`).
 

@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
@@ -72,7 +72,7 @@ def _wait_reapable(pid: int) -> None:
 
 @final
 @attrs.define(eq=False)
-class Child:
+class Child(_stop.StopSequence):
     """A started child process until it is reaped, and its process group.
 
     Attributes:
@@ -237,25 +237,6 @@ class Child:
         self.reaped.set()
         return True
 
-    async def reap(
-        self,
-        kill_after: float,
-        on_reaped: Callable[[], None],
-        ending: trio.Event,
-        on_tree_gone: Callable[[], None],
-    ) -> None:
-        """The reaper task (`trioproc._os._stop.reap`): reap the child, call
-        *on_reaped*; once *ending* is set, end what the child left in its
-        group; then call *on_tree_gone*.
-
-        Raises:
-          ChildUnkillable: a process outlived SIGKILL (see `end_tree`).
-
-        Cancellation: the child's tree is ended (`end_tree`) and the child
-        reaped before the cancellation propagates.
-        """
-        await _stop.reap(self, kill_after, on_reaped, ending, on_tree_gone)
-
     async def wait_until_reaped(self) -> None:
         """Reap the child (only the reaper task calls this)."""
         if self.pid is None:
@@ -264,11 +245,6 @@ class Child:
         await self._wait_exited()
         while not self._reap():  # pragma: no cover - a pidfd wakes at exit
             await self._wait_exited()
-
-    async def stop(self, kill_after: float) -> None:
-        """End the child and its tree (`trioproc._os._stop.end_tree`), from
-        any task but the reaper's: the reaper reaps, this waits for it."""
-        await end_tree(self, kill_after, self.reaped.wait)
 
     # The stop sequence's steps (`trioproc._os._stop.Stoppable`).
 

@@ -20,7 +20,7 @@ from .._errors import ChildUnkillable
 if TYPE_CHECKING:
     from ._seam import RemoteHook
 
-__all__ = ["Stoppable", "end_tree", "process_state", "reap"]
+__all__ = ["StopSequence", "Stoppable", "end_tree", "process_state", "reap"]
 
 # Polling a tree for live members: from 1 ms, doubling up to 50 ms.
 _POLL_FIRST: Final = 0.001
@@ -71,6 +71,35 @@ class Stoppable(Protocol):
 
     async def wait_until_reaped(self) -> None:
         """Reap the child (only the reaper task calls this)."""
+
+
+class StopSequence:
+    """The seam's ``reap`` and ``stop`` of a `Stoppable` child, written once
+    for both backends' children (a mixin with no state)."""
+
+    __slots__ = ()
+
+    async def reap(
+        self: Stoppable,
+        kill_after: float,
+        on_reaped: Callable[[], None],
+        ending: trio.Event,
+        on_tree_gone: Callable[[], None],
+    ) -> None:
+        """The reaper task (`reap`).
+
+        Raises:
+          ChildUnkillable: a process outlived the hard step.
+
+        Cancellation: the tree is ended and the child reaped before the
+        cancellation propagates.
+        """
+        await reap(self, kill_after, on_reaped, ending, on_tree_gone)
+
+    async def stop(self: Stoppable, kill_after: float) -> None:
+        """End the child and its tree (`end_tree`), from any task but the
+        reaper's: the reaper reaps, this waits for it."""
+        await end_tree(self, kill_after, self.reaped.wait)
 
 
 async def reap(
