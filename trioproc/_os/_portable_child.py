@@ -4,35 +4,30 @@
 One task (the reaper) waits for the exit with `trio.Process.wait` -- a pidfd or
 kqueue on POSIX, ``WaitForSingleObject`` on Windows, as Trio does it -- and
 everybody else waits on the `reaped` event, so any number of concurrent or
-cancelled ``wait()`` calls see the same exit. The stop sequence is the Linux
-backend's (`trioproc._os._reaper.end_tree`): the graceful step, the hard one
-after ``kill_after``, and a return only once the whole tree is gone; what
-"the tree" is and how its steps are taken is the platform's
-(`trioproc._os._platform.ProcessTree`).
+cancelled ``wait()`` calls see the same exit. The stop sequence and the
+reaper task are the Linux backend's (`trioproc._os._stop`): the graceful
+step, the hard one after ``kill_after``, and a return only once the whole
+tree is gone; what "the tree" is and how its steps are taken is the
+platform's (`trioproc._os._platform.ProcessTree`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, final
 
 import attrs
 import trio
 
-from .._errors import ChildUnkillable, ProcessExitedAlready
-from . import _reaper
+from .._errors import ProcessExitedAlready
+from . import _reaper, _stop
 
 if TYPE_CHECKING:
     from ._platform import ProcessTree
     from ._seam import RemoteHook
 
 __all__ = ["PortableChild", "wait_status"]
-
-# Polling a tree for live members: from 1 ms, doubling up to 50 ms.
-_POLL_FIRST: Final = 0.001
-_POLL_MOST: Final = 0.05
 
 
 def wait_status(returncode: int) -> int:
@@ -44,7 +39,7 @@ def wait_status(returncode: int) -> int:
 
 @final
 @attrs.define(eq=False)
-class PortableChild:
+class PortableChild(_stop.StopSequence):
     """A started child until it is reaped, and its tree.
 
     Attributes:
@@ -102,94 +97,39 @@ class PortableChild:
         self._tree.reaped()
         self.reaped.set()
 
-    async def reap(
-        self,
-        kill_after: float,
-        on_reaped: Callable[[], None],
-        ending: trio.Event,
-        on_tree_gone: Callable[[], None],
-    ) -> None:
-        """The reaper task: reap the child, call *on_reaped*; once *ending* is
-        set, end what is left of its tree; then call *on_tree_gone*.
+    # The stop sequence's steps (`trioproc._os._stop.Stoppable`).
 
-        Raises:
-          ChildUnkillable: a process outlived the hard step (see `end_tree`).
+    @property
+    def kill_grace(self) -> float:
+        """The Linux backend's `trioproc._os._reaper.KILL_GRACE`, read when
+        the sequence needs it (tests change it)."""
+        return _reaper.KILL_GRACE
 
-        Cancellation: the tree is ended and the child reaped before the
-        cancellation propagates.
-        """
-        told = False
-        try:
-            await self.wait_until_reaped()
-            told = True
-            on_reaped()
-            await ending.wait()
-        finally:
-            try:
-                with trio.CancelScope(shield=True):
-                    await self.end_tree(kill_after, self.wait_until_reaped, reaper=True)
-                if not told:
-                    on_reaped()
-            finally:
-                self._tree.close()
-                on_tree_gone()
+    def alive(self) -> bool:
+        """Whether the platform sees a live process of the tree."""
+        return self._tree.alive()
 
-    async def stop(self, kill_after: float) -> None:
-        """End the child and its tree, from any task but the reaper's: the
-        reaper reaps, this waits for it."""
-        await self.end_tree(kill_after, self.reaped.wait)
+    def graceful_step(self) -> None:
+        """The platform's graceful step, to the whole tree."""
+        self._tree.terminate()
 
-    async def end_tree(
-        self,
-        kill_after: float,
-        wait: Callable[[], Awaitable[None]],
-        *,
-        reaper: bool = False,
-    ) -> None:
-        """The graceful step, the hard one after *kill_after* seconds; return
-        once *wait* has seen the child reaped and nothing of its tree lives.
-
-        Raises:
-          ChildUnkillable: something is alive ``KILL_GRACE`` seconds after the
-            hard step. Called by the *reaper*, the child is then left to a
-            thread that reaps it once it dies.
-
-        Cancellation: not shielded here; callers that must not be interrupted
-        shield it.
-        """
-        if self.tree_gone:
-            await trio.lowlevel.checkpoint()
-            return
-        if reaper:
-            self.stopping = True
-        now = trio.current_time()
-        if self._term_sent_at is None:
-            self._term_sent_at = now
-            self._tree.terminate()
-        # A second stop neither repeats the graceful step nor restarts its grace.
-        with trio.move_on_after(max(kill_after - (now - self._term_sent_at), 0)):
-            await self._wait_tree_gone(wait)
-            return
+    async def hard_step(self) -> None:
+        """The platform's hard step, to the whole tree (it does not block;
+        the sequence's wait that follows checkpoints)."""
         self._tree.kill()
-        grace = _reaper.KILL_GRACE
-        with trio.move_on_after(grace):
-            await self._wait_tree_gone(wait)
-            return
-        stuck = self.pid
-        if stuck is not None and reaper:
-            self._reap_in_background()
-        if stuck is None:
-            stuck = self._process.pid  # the group it led is still alive
-        raise ChildUnkillable(stuck, _reaper.process_state(stuck), grace)
 
-    async def _wait_tree_gone(self, wait: Callable[[], Awaitable[None]]) -> None:
-        await wait()
-        delay = _POLL_FIRST
-        while self._tree.alive():
-            await trio.sleep(delay)
-            delay = min(delay * 2, _POLL_MOST)
+    def stuck_member(self) -> int:
+        """The child's pid: the group it led is still alive."""
+        return self._process.pid
 
-    def _reap_in_background(self) -> None:
+    def tree_ended(self) -> None:
+        """Nothing to remove: the platform's tree is released at the end."""
+
+    def release_tree(self) -> None:
+        """Release what the platform's `adopt` holds."""
+        self._tree.close()
+
+    def reap_in_background(self) -> None:
         """Leave reaping to a thread: for a child stuck in the kernel, which
         no task may wait for, but which must not stay a zombie once it dies."""
         process = self._process

@@ -1,4 +1,5 @@
-"""The pump: one task per readable child fd, delivering what the child writes.
+"""The Linux backend's pump: one task per readable child fd, delivering what
+the child writes; its holds and requests are `trioproc._os._holds.PumpState`'s.
 
 The pump is the only code that reads or closes its fd. Others steer it with
 `Reader.pause`, `Reader.resume` and `Reader.close`, which only set state and
@@ -11,15 +12,14 @@ import errno
 import fcntl
 import os
 from collections.abc import Callable
-from typing import Final, Literal, TypeAlias, final
+from typing import Final, final
 
 import attrs
 import trio
 
-__all__ = ["F_SETPIPE_SZ", "Hold", "Reader", "grow_pipe"]
+from ._holds import Hold, PumpState
 
-#: Who holds a pump: the protocol (``pauseProducing``) or a full stream buffer.
-Hold: TypeAlias = Literal["protocol", "buffer"]
+__all__ = ["F_SETPIPE_SZ", "Hold", "Reader", "grow_pipe"]
 
 # Reads stay at 64 KiB even from a grown pipe: larger reads make os.read
 # allocate (and mostly free again) large blocks, which costs more in page
@@ -52,8 +52,9 @@ def grow_pipe(fd: int) -> int:
 
 @final
 @attrs.define(eq=False)
-class Reader:
-    """The parent's read end of one child fd, and the state of its pump.
+class Reader(PumpState):
+    """The parent's read end of one child fd, and the state of its pump
+    (`PumpState`, which holds the holds and the requests).
 
     Attributes:
       child_fd: the fd number in the child.
@@ -65,15 +66,8 @@ class Reader:
         output; its writer shares it, so the transport closes it, not the pump.
     """
 
-    child_fd: int
     fd: int
     terminal: bool = False
-    paused: bool = attrs.field(init=False, default=False)
-    _holds: set[Hold] = attrs.field(init=False, factory=set)
-    _resumed: trio.Event = attrs.field(init=False, factory=trio.Event)
-    _closing: bool = attrs.field(init=False, default=False)
-    _finishing: bool = attrs.field(init=False, default=False)
-    _draining: bool = attrs.field(init=False, default=False)
     _grown: bool = attrs.field(init=False, default=False)
 
     @property
@@ -81,75 +75,14 @@ class Reader:
         """Whether the parent's end is closed."""
         return self.fd < 0
 
-    def pause(self, hold: Hold = "protocol") -> None:
-        """Stop reading until *hold* is released by `resume` (the child blocks
-        when the pipe is full)."""
-        if self._draining:  # the block is ending: nothing may hold the pump
-            return
-        self._holds.add(hold)
-        if not self.paused:
-            self.paused = True
-            self._resumed = trio.Event()
-
-    def resume(self, hold: Hold | None = "protocol") -> None:
-        """Release *hold* (``None``: every hold); read again if none is left."""
-        if hold is None:
-            self._holds.clear()
-        else:
-            self._holds.discard(hold)
-        if self.paused and not self._holds:
-            self.paused = False
-            self._resumed.set()
-
-    def close(self) -> None:
-        """Ask the pump to stop now and close the fd, discarding unread output.
-
-        A terminal's writer waits on the same fd and is woken too: closing a
-        terminal's output closes the terminal.
-        """
-        if self.fd >= 0 and not self._closing:
-            self._closing = True
-            self._wake()
-
-    def finish(self) -> None:
-        """The child's whole tree is gone: deliver what the pipe holds now,
-        whatever the holds, and stop, rather than wait for an end of file
-        that a process which escaped the tree could keep back for ever."""
-        if self.fd >= 0 and not self._finishing:
-            self._finishing = True
-            self._wake()
-
     def _wake(self) -> None:
+        # A terminal's writer waits on the same fd and is woken too: closing a
+        # terminal's output closes the terminal.
         # Wakes the pump if it waits on the fd (it checks why, and closes the
         # fd itself without another checkpoint, as notify_closing requires),
         # or on a hold.
         trio.lowlevel.notify_closing(self.fd)
         self._resumed.set()
-
-    async def pump(
-        self, deliver: Callable[[bytes], None], lost: Callable[[], None]
-    ) -> None:
-        """Deliver the fd's data until end of file, `close` or `finish`, then
-        call *lost*.
-
-        Cancellation: the block is ending, and the child is being stopped
-        (by the reaper, which bounds it). A child that logs while it shuts
-        down must not block on a full pipe, so the pump goes on reading and
-        delivering, shielded, with every hold released, until end of file or
-        `finish`; then the cancellation propagates.
-        """
-        try:
-            try:
-                await self._pump(deliver)
-            except trio.Cancelled:
-                with trio.CancelScope(shield=True):
-                    self._draining = True
-                    self.resume(None)
-                    await self._pump(deliver)
-                raise
-        finally:
-            self._close()
-            lost()
 
     async def _pump(self, deliver: Callable[[bytes], None]) -> None:
         fd = self.fd

@@ -1,4 +1,5 @@
-"""Waiting for a child's exit, reaping it, and ending its process tree.
+"""The Linux child: waiting for its exit, reaping it, and the steps that end
+its process tree (the stop sequence itself is `trioproc._os._stop`'s).
 
 One task per child reaps it, and only that task: everybody else waits on an
 event, so any number of concurrent or cancelled ``wait()`` calls all see the
@@ -25,26 +26,25 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
 import trio
 
-from .._errors import ChildUnkillable, ProcessExitedAlready
+from .._errors import ProcessExitedAlready
+from . import _stop
+from ._stop import end_tree as end_tree, process_state as process_state
 
 if TYPE_CHECKING:
     from ._cgroup import ChildCgroup
     from ._seam import RemoteHook
 
-__all__ = ["Child", "end_tree"]
+__all__ = ["Child", "end_tree", "process_state"]
 
 #: How long the stop sequence waits after SIGKILL before it gives up on a
 #: process stuck in the kernel and leaves the block with `ChildUnkillable`.
 KILL_GRACE: float = 5.0
-# Polling a group that has no pidfd: from 1 ms, doubling up to 50 ms.
-_POLL_FIRST: Final = 0.001
-_POLL_MOST: Final = 0.05
 
 #: Set to False to force the thread fallback (tests of it do).
 USE_PIDFD: bool = hasattr(os, "pidfd_open")
@@ -72,7 +72,7 @@ def _wait_reapable(pid: int) -> None:
 
 @final
 @attrs.define(eq=False)
-class Child:
+class Child(_stop.StopSequence):
     """A started child process until it is reaped, and its process group.
 
     Attributes:
@@ -237,43 +237,6 @@ class Child:
         self.reaped.set()
         return True
 
-    async def reap(
-        self,
-        kill_after: float,
-        on_reaped: Callable[[], None],
-        ending: trio.Event,
-        on_tree_gone: Callable[[], None],
-    ) -> None:
-        """The reaper task: reap the child, call *on_reaped*; once *ending* is
-        set, end what the child left in its group; then call *on_tree_gone*.
-
-        Raises:
-          ChildUnkillable: a process outlived SIGKILL (see `end_tree`).
-
-        Cancellation: the child's tree is ended (`end_tree`) and the child
-        reaped before the cancellation propagates.
-        """
-        told = False
-        try:
-            await self.wait_until_reaped()
-            told = True
-            on_reaped()
-            if not ending.is_set():  # no extra scheduler pass when it is
-                await ending.wait()
-        finally:
-            try:
-                if not self.tree_gone:
-                    with trio.CancelScope(shield=True):
-                        await end_tree(
-                            self, kill_after, self.wait_until_reaped, reaper=True
-                        )
-                if self.cgroup is not None:
-                    self.cgroup.remove()
-                if not told:
-                    on_reaped()
-            finally:
-                on_tree_gone()
-
     async def wait_until_reaped(self) -> None:
         """Reap the child (only the reaper task calls this)."""
         if self.pid is None:
@@ -283,10 +246,40 @@ class Child:
         while not self._reap():  # pragma: no cover - a pidfd wakes at exit
             await self._wait_exited()
 
-    async def stop(self, kill_after: float) -> None:
-        """End the child and its tree (`end_tree`), from any task but the
-        reaper's: the reaper reaps, this waits for it."""
-        await end_tree(self, kill_after, self.reaped.wait)
+    # The stop sequence's steps (`trioproc._os._stop.Stoppable`).
+
+    @property
+    def kill_grace(self) -> float:
+        """`KILL_GRACE`, read when the sequence needs it (tests change it)."""
+        return KILL_GRACE
+
+    alive = group_alive
+
+    def graceful_step(self) -> None:
+        """SIGTERM and SIGCONT (a stopped process acts on nothing else)."""
+        for signum in (signal.SIGTERM, signal.SIGCONT):
+            _signal_tree(self, signum)
+
+    async def hard_step(self) -> None:
+        """SIGKILL to the tree, and the cgroup's kill when there is one."""
+        _signal_tree(self, signal.SIGKILL)
+        if self.cgroup is not None:
+            await self.cgroup.kill()
+
+    def stuck_member(self) -> int:
+        """A live process of the cgroup or the group (the child is reaped)."""
+        if self.cgroup is not None and self.cgroup.pids():
+            return self.cgroup.pids()[0]
+        assert self.pgid is not None
+        return live_member(self.pgid) or self.pgid
+
+    def tree_ended(self) -> None:
+        """Remove the child's cgroup, if it has one."""
+        if self.cgroup is not None:
+            self.cgroup.remove()
+
+    def release_tree(self) -> None:
+        """Nothing is held once the cgroup is removed."""
 
     def reap_in_background(self) -> None:
         """Leave reaping to a thread: for a child stuck in the kernel, which
@@ -326,78 +319,12 @@ class Child:
         ).start()
 
 
-async def end_tree(
-    child: Child,
-    kill_after: float,
-    wait: Callable[[], Awaitable[None]],
-    *,
-    reaper: bool = False,
-) -> None:
-    """End *child* and its process group: SIGTERM and SIGCONT, SIGKILL after
-    *kill_after* seconds; return once *wait* has seen the child reaped and no
-    live process is left in its group.
-
-    Raises:
-      ChildUnkillable: a process is still alive `KILL_GRACE` seconds after
-        SIGKILL. Called by the *reaper* task, which then ends, the child is
-        left to a thread that reaps it once it dies.
-
-    Cancellation: not shielded here; callers that must not be interrupted
-    shield it.
-    """
-    if child.tree_gone:
-        if not reaper:  # the reaper has waited already: no pass to spare
-            await trio.lowlevel.checkpoint()
-        return
-    if reaper:
-        child.stopping = True
-    if child.remote is not None and await child.remote.end(
-        kill_after, KILL_GRACE, wait
-    ):
-        return
-    now = trio.current_time()
-    if child._term_sent_at is None:
-        child._term_sent_at = now
-        for signum in (signal.SIGTERM, signal.SIGCONT):
-            _signal_tree(child, signum)
-    # A second stop (a stop() cut short, then the block's) neither sends
-    # SIGTERM again -- it would interrupt a graceful exit -- nor restarts
-    # the grace.
-    with trio.move_on_after(max(kill_after - (now - child._term_sent_at), 0)):
-        await _wait_tree_gone(child, wait)
-        return
-    _signal_tree(child, signal.SIGKILL)
-    if child.cgroup is not None:
-        await child.cgroup.kill()
-    with trio.move_on_after(KILL_GRACE):
-        await _wait_tree_gone(child, wait)
-        return
-    stuck = child.pid
-    if stuck is not None:
-        if reaper:
-            child.reap_in_background()
-    elif child.cgroup is not None and child.cgroup.pids():
-        stuck = child.cgroup.pids()[0]
-    else:
-        assert child.pgid is not None
-        stuck = live_member(child.pgid) or child.pgid
-    raise ChildUnkillable(stuck, process_state(stuck), KILL_GRACE)
-
-
 def _signal_tree(child: Child, signum: int) -> None:
     # Each process once: a second SIGTERM would interrupt a graceful exit.
     if child.cgroup is not None and child.cgroup.signal_all(signum):
         return  # the cgroup holds the group, and what left it
     if not child.signal_group(signum) and child.pid is not None:
         child.send_signal(signum)
-
-
-async def _wait_tree_gone(child: Child, wait: Callable[[], Awaitable[None]]) -> None:
-    await wait()
-    delay = _POLL_FIRST
-    while child.group_alive():
-        await trio.sleep(delay)
-        delay = min(delay * 2, _POLL_MOST)
 
 
 def _group_exists(pgid: int) -> bool:
@@ -454,15 +381,3 @@ def live_member(pgid: int, *, session: bool = False) -> int | None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(process.pid, os.WNOHANG)
     return None
-
-
-def process_state(pid: int) -> str:
-    """*pid*'s state from ``/proc`` (``"D (disk sleep)"``), or ``"?"``."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("State:"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "?"

@@ -75,7 +75,7 @@ class ChildProcess(Protocol):
         ending: trio.Event,
         on_tree_gone: Callable[[], None],
     ) -> None:
-        """The reaper task (see `trioproc._os._reaper.Child.reap`)."""
+        """The reaper task (see `trioproc._os._stop.reap`)."""
 
     async def stop(self, kill_after: float) -> None:
         """End the child and its tree: the graceful signal, the hard one after

@@ -2,10 +2,11 @@
 
 `StreamReader` is the portable backend's `trioproc._os._seam.ChildReader`: the
 same holds, ``close`` and ``finish`` as the Linux pump
-(`trioproc._os._reader.Reader`), on any `trio.abc.ReceiveStream` (the pipes
-`trio.lowlevel.open_process` makes: fd streams on POSIX, overlapped named
-pipes on Windows). Every read is one ``receive_some`` (`StreamReader._receive`),
-so a caller-driven read can be added beside the pump.
+(`trioproc._os._reader.Reader`), shared in `trioproc._os._holds.PumpState`,
+on any `trio.abc.ReceiveStream` (the pipes `trio.lowlevel.open_process`
+makes: fd streams on POSIX, overlapped named pipes on Windows). Every read
+is one ``receive_some`` (`StreamReader._receive`), so a caller-driven read
+can be added beside the pump.
 
 The pump is the only task that reads or closes the stream. Others steer it
 with `pause`, `resume`, `close` and `finish`, which only set state and wake
@@ -18,13 +19,12 @@ back until the pump is resumed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, final
+from typing import Final, final
 
 import attrs
 import trio
 
-if TYPE_CHECKING:
-    from ._reader import Hold
+from ._holds import PumpState
 
 __all__ = ["StreamReader"]
 
@@ -41,7 +41,7 @@ _DRAIN_WAIT: Final = 0.05
 
 @final
 @attrs.define(eq=False)
-class StreamReader:
+class StreamReader(PumpState):
     """The parent's read end of one child output, and the state of its pump.
 
     Attributes:
@@ -52,84 +52,23 @@ class StreamReader:
       closed: the parent's end is closed.
     """
 
-    child_fd: int
     stream: trio.abc.ReceiveStream
-    paused: bool = attrs.field(init=False, default=False)
-    closed: bool = attrs.field(init=False, default=False)
-    _holds: set[Hold] = attrs.field(init=False, factory=set)
-    _resumed: trio.Event = attrs.field(init=False, factory=trio.Event)
-    _closing: bool = attrs.field(init=False, default=False)
-    _finishing: bool = attrs.field(init=False, default=False)
-    _draining: bool = attrs.field(init=False, default=False)
+    _closed: bool = attrs.field(init=False, default=False)
     #: The scope of the read in progress, which `close` and `finish` cancel.
     _reading: trio.CancelScope | None = attrs.field(init=False, default=None)
     #: Data a read in progress returned after `pause`, delivered first once
     #: resumed (so a paused pump holds at most one read's worth).
     _early: bytes = attrs.field(init=False, default=b"")
 
-    def pause(self, hold: Hold = "protocol") -> None:
-        """Stop reading until *hold* is released by `resume`."""
-        if self._draining:  # the block is ending: nothing may hold the pump
-            return
-        self._holds.add(hold)
-        if not self.paused:
-            self.paused = True
-            self._resumed = trio.Event()
-
-    def resume(self, hold: Hold | None = "protocol") -> None:
-        """Release *hold* (``None``: every hold); read again if none is left."""
-        if hold is None:
-            self._holds.clear()
-        else:
-            self._holds.discard(hold)
-        if self.paused and not self._holds:
-            self.paused = False
-            self._resumed.set()
-
-    def close(self) -> None:
-        """Ask the pump to stop now and close the stream, discarding unread
-        output."""
-        if not self.closed and not self._closing:
-            self._closing = True
-            self._wake()
-
-    def finish(self) -> None:
-        """The child's whole tree is gone: deliver what the pipe holds now,
-        whatever the holds, and stop, rather than wait for an end of file
-        that a process which escaped the tree could keep back for ever."""
-        if not self.closed and not self._finishing:
-            self._finishing = True
-            self._wake()
+    @property
+    def closed(self) -> bool:
+        """Whether the parent's end is closed."""
+        return self._closed
 
     def _wake(self) -> None:
         if self._reading is not None:
             self._reading.cancel()
         self._resumed.set()
-
-    async def pump(
-        self, deliver: Callable[[bytes], None], lost: Callable[[], None]
-    ) -> None:
-        """Deliver the stream's data until end of file, `close` or `finish`,
-        then call *lost*.
-
-        Cancellation: the block is ending and the child is being stopped (by
-        the reaper, which bounds it); the pump goes on reading and delivering,
-        shielded, with every hold released, until end of file or `finish`, so
-        that a child logging while it shuts down never blocks on a full pipe;
-        then the cancellation propagates.
-        """
-        try:
-            try:
-                await self._pump(deliver)
-            except trio.Cancelled:
-                with trio.CancelScope(shield=True):
-                    self._draining = True
-                    self.resume(None)
-                    await self._pump(deliver)
-                raise
-        finally:
-            self._close()
-            lost()
 
     async def _pump(self, deliver: Callable[[bytes], None]) -> None:
         since_yield = 0
@@ -191,8 +130,8 @@ class StreamReader:
             deliver(data)
 
     def _close(self) -> None:
-        if not self.closed:
-            self.closed = True
+        if not self._closed:
+            self._closed = True
             # Only this task ever reads the stream, and it is not reading now:
             # a synchronous close is safe (both of Trio's pipe streams have
             # one; `aclose` would checkpoint in a finally).
