@@ -306,6 +306,12 @@ def _check_parent_fd(child_fd: int, fd: int) -> None:
 
 def _is_open(fd: int) -> bool:
     """Whether *fd* is an open fd of this process."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        try:
+            os.fstat(fd)
+        except (OSError, OverflowError):
+            return False
+        return True
     import fcntl  # POSIX-only: imported where used
 
     try:

@@ -319,12 +319,18 @@ def _shell_argv(
     return [_POSIX_SHELL if shell is None else shell, "-c", *words]
 
 
-def _windows_shell_argv(  # pragma: no cover - another issue's work
+def _windows_shell_argv(  # pragma: no cover - Windows only
     args: str | bytes | list[StrOrBytesPath],
 ) -> list[StrOrBytesPath]:
-    """``cmd /c`` for ``shell=True`` on Windows (``%COMSPEC%``, as in
-    `subprocess`), with Windows' own quoting of the command line: not yet."""
-    raise NotImplementedError("shell=True is not supported on Windows yet")
+    """``%COMSPEC% /c`` for ``shell=True`` on Windows, as in `subprocess`: a
+    list is first joined by the standard rules (`subprocess.list2cmdline`)."""
+    if isinstance(args, bytes):
+        args = os.fsdecode(args)
+    elif not isinstance(args, str):
+        args = subprocess.list2cmdline(os.fsdecode(arg) for arg in args)
+    if not args:
+        raise ValueError("shell=True needs a command line to run, not an empty one")
+    return [os.environ.get("COMSPEC", "cmd.exe"), "/c", args]
 
 
 def _plan_standard_fds(

@@ -7,18 +7,22 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import trio
 
 from .. import _control
-from .._errors import ChildNotReady, RestartIntensityExceeded
+from .._errors import ChildNotReady, ProcessExitedAlready, RestartIntensityExceeded
 from .._fleet import Fleet, Instance, expand
 from .._os._backends import unavailable
 from .._supervision._spec import SupervisorEvent
 from .._supervision._supervisor import Supervisor
 from ._printer import SYSTEM, Printer, complain
+
+if TYPE_CHECKING:
+    from .._transport import ProcessTransport
 
 
 @final
@@ -172,7 +176,9 @@ async def _watch_signals(
     ``nohup`` (SIGHUP ignored when this process started) it stays ignored.
     """
     watched = [signal.SIGINT, signal.SIGTERM]
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+    if sys.platform == "win32":  # pragma: no cover - Windows only: Ctrl-Break
+        watched.append(signal.SIGBREAK)
+    elif signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
         watched.append(signal.SIGHUP)
     with trio.open_signal_receiver(*watched) as signals:
         async for signum in signals:
@@ -184,5 +190,16 @@ async def _watch_signals(
             printer.write(SYSTEM, f"{name} again: killing every process now")
             for child in supervisor.children:
                 if child.running and child.pid is not None and not child.spec.host:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(child.pid, signal.SIGKILL)
+                    _kill_tree(child.pid, child.transport)
+
+
+def _kill_tree(pid: int, transport: ProcessTransport | None) -> None:
+    """SIGKILL the process group *pid* leads (on Windows: terminate the
+    child's Job Object, which KILL does)."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        if transport is not None:
+            with contextlib.suppress(ProcessExitedAlready):
+                transport.signalProcess("KILL")
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

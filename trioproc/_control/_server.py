@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, final
 
@@ -87,6 +88,10 @@ class FleetControl:
         progress is cancelled, and waited for, up to the fleet's
         ``shutdown_timeout``) and removes the socket.
         """
+        if sys.platform == "win32":  # pragma: no cover - Windows only
+            # Python has no Unix sockets on Windows: no control channel there.
+            yield
+            return
         sock, directory, identity = await bind(self.path)
         done = trio.Event()
         scope = await nursery.start(

@@ -3,6 +3,7 @@ r"""A checked fleet: `Fleet` and its `ProcessConfig`\ s, as the readers make the
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeAlias, final
@@ -154,3 +155,12 @@ class Fleet:
             if config.name == name:
                 return config
         return None
+
+
+def shell_argv(command: str) -> tuple[str, ...]:
+    """The argv that runs a Procfile or ``cmd`` command line with the
+    system's shell: ``/bin/sh -c`` on POSIX, ``%COMSPEC% /c`` (``cmd.exe``)
+    on Windows, as `subprocess` does for ``shell=True``."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        return (os.environ.get("COMSPEC", "cmd.exe"), "/c", command)
+    return ("/bin/sh", "-c", command)

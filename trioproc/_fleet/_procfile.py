@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Final
 
 from .._supervision._spec import ChildSpec
-from ._config import Fleet, ProcessConfig
+from ._config import Fleet, ProcessConfig, shell_argv
 from ._problems import Problem
 
 # honcho's own pattern for a Procfile line (foreman's is the same).
@@ -46,7 +46,7 @@ def parse_procfile(
                 name,
                 ChildSpec(
                     name,
-                    argv=("/bin/sh", "-c", command),
+                    argv=shell_argv(command),
                     restart="transient",
                     cwd=str(root),
                 ),

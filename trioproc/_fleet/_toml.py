@@ -19,7 +19,7 @@ else:  # pragma: no cover - the dependency is declared for 3.10 only
     # The stub is installed only where Python 3.10 runs.
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-from ._config import Fleet, ProcessConfig, ready_check
+from ._config import Fleet, ProcessConfig, ready_check, shell_argv
 from ._order import start_order
 from ._problems import Problem, did_you_mean
 
@@ -220,7 +220,7 @@ def _process(
                 Problem(at("cmd"), f"processes.{name}.cmd must be a non-empty string")
             )
         else:
-            argv = ("/bin/sh", "-c", entry["cmd"])
+            argv = shell_argv(entry["cmd"])
     else:
         raw = entry["argv"]
         if (

@@ -52,6 +52,12 @@ _RECENT_LINES: Final = 256
 _LEFTOVER_GRACE: Final = 0.5
 
 
+#: ``open()`` flag keeping an fd out of every child but the ones handed it.
+_NOT_INHERITED: Final[int] = getattr(os, "O_CLOEXEC", 0) or getattr(
+    os, "O_NOINHERIT", 0
+)
+
+
 @final
 class SupervisedChild:
     """A supervised child across its lives (``supervisor.child(name)``).
@@ -250,11 +256,12 @@ class SupervisedChild:
             return
         # The child leads its own process group (spawn()'s default). A remote
         # child's pid is the remote host's: only signalProcess reaches it.
-        if self.spec.host is None:
+        # On Windows, KILL terminates the child's Job Object: its whole tree.
+        if self.spec.host is None and sys.platform != "win32":
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(transport.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessExitedAlready):
-            transport.signalProcess(signal.SIGKILL)
+            transport.signalProcess("KILL")
 
 
 class _Lines(ProcessProtocol):
@@ -332,7 +339,7 @@ async def live_process(
     line by line, and to its ready checks.
     """
     spec = child.spec
-    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    null = os.open(os.devnull, os.O_RDONLY | _NOT_INHERITED)
     lines = _Lines(child, on_output)
     notifications = NotifySocket() if spec.notifies else None
     error: BaseException | None = None

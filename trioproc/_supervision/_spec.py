@@ -82,7 +82,8 @@ class ChildSpec:
         ``spawn(host=...)``; it is supervised like a local one (and never
         gets a cgroup: *cgroup* ``None`` means ``False`` there).
       env, cwd, executable, uid, gid, new_session: as for ``spawn()``;
-        children lead their own session by default, and their own process
+        children lead their own session by default (on Windows, which has
+        none, a Job Object of their own), and their own process
         group in any case, so stopping one stops its own children too. When
         the process exits, a background process it left in its group that
         still holds its output is stopped as well (else the output stays
@@ -103,7 +104,7 @@ class ChildSpec:
     executable: StrOrBytesPath | None = None
     uid: int | str | None = None
     gid: int | str | None = None
-    new_session: bool = True
+    new_session: bool = sys.platform != "win32"  # Windows has no sessions
     cgroup: bool | None = None
     host: str | None = None
     ssh_options: Sequence[str] | StrOrBytesPath | None = None

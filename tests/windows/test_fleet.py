@@ -1,0 +1,219 @@
+"""Stream mode, run(), the Supervisor and the trioproc command on Windows."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+import trioproc
+
+from ._children import CAT, EXIT, PY, python
+from ._wine_shim import running_under_wine
+
+#: Prints "up <pid>" and sleeps until stopped.
+SERVICE = python(
+    "import os, time; print('up', os.getpid(), flush=True); time.sleep(120)"
+)
+QUICK = trioproc.Backoff(initial=0.05, jitter=0)
+
+
+async def test_stream_mode_round_trips_and_ends_with_eof() -> None:
+    with trio.fail_after(30):
+        async with trioproc.spawn(CAT) as child:
+            for n in range(20):
+                line = b"line %d\n" % n
+                await child.stdin.send_all(line)
+                got = b""
+                while len(got) < len(line):
+                    got += await child.stdout.receive_some()
+                assert got == line
+            await child.stdin.aclose()
+            assert await child.stdout.receive_some() == b""
+            assert await child.wait() == 0
+
+
+async def test_stream_mode_moves_a_megabyte_each_way() -> None:
+    data = os.urandom(1 << 20)
+    received = bytearray()
+    with trio.fail_after(60):
+        async with trioproc.spawn(CAT) as child, trio.open_nursery() as nursery:
+
+            async def feed() -> None:
+                await child.stdin.send_all(data)
+                await child.stdin.aclose()
+
+            nursery.start_soon(feed)
+            while chunk := await child.stdout.receive_some():
+                received += chunk
+    assert received == data
+
+
+async def test_run_captures_checks_and_times_out() -> None:
+    with trio.fail_after(60):
+        done = await trioproc.run(
+            python("import sys; print(sys.stdin.read().upper(), end='')"),
+            input=b"hello",
+            capture_output=True,
+            check=False,
+        )
+        assert (done.returncode, done.stdout) == (0, b"HELLO")
+        with pytest.raises(subprocess.CalledProcessError) as failed:
+            await trioproc.run(EXIT(3))
+        assert failed.value.returncode == 3
+        with pytest.raises(subprocess.TimeoutExpired):
+            await trioproc.run(
+                python("import time; print('partial', flush=True); time.sleep(60)"),
+                timeout=1,
+                kill_after=0.5,
+                capture_output=True,
+            )
+
+
+async def test_run_with_shell_uses_cmd() -> None:
+    with trio.fail_after(30):
+        done = await trioproc.run(
+            "echo hello && exit /b 4", shell=True, capture_output=True, check=False
+        )
+    assert done.returncode == 4
+    assert done.stdout.strip() == b"hello"
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[trioproc.SupervisorEvent] = []
+
+    def __call__(self, event: trioproc.SupervisorEvent) -> None:
+        self.seen.append(event)
+
+    def kinds(self, name: str) -> list[str]:
+        return [event.kind for event in self.seen if event.name == name]
+
+
+async def test_the_supervisor_restarts_a_killed_child_one_for_one() -> None:
+    events = Events()
+    sup = trioproc.Supervisor("one_for_one", on_event=events, on_output=None)
+    with trio.fail_after(60):
+        async with sup:
+            for name in "ab":
+                await sup.start(
+                    trioproc.ChildSpec(
+                        name,
+                        argv=SERVICE,
+                        ready=trioproc.ready_on_output(b"up"),
+                        backoff=QUICK,
+                        kill_after=0.5,
+                    )
+                )
+            a, b = sup.child("a").pid, sup.child("b").pid
+            assert sup.child("b").transport is not None
+            sup.child("b").transport.signalProcess("KILL")
+            while events.kinds("b").count("ready") < 2:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            assert sup.child("a").pid == a
+            assert sup.child("b").pid not in (None, b)
+    assert events.kinds("b").count("started") == 2
+
+
+async def test_the_supervisor_waits_for_a_port(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = python(
+        "import socket, time\n"
+        "s = socket.socket()\n"
+        "time.sleep(0.5)\n"
+        f"s.bind(('127.0.0.1', {port})); s.listen()\n"
+        "time.sleep(60)\n"
+    )
+    events = Events()
+    with trio.fail_after(60):
+        async with trioproc.Supervisor(on_event=events, on_output=None) as sup:
+            await sup.start(
+                trioproc.ChildSpec(
+                    "server",
+                    argv=server,
+                    ready=trioproc.ready_on_port(port),
+                    kill_after=0.5,
+                )
+            )
+            assert events.kinds("server")[-1] == "ready"
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass
+
+
+def _trioproc(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "NO_COLOR": "1"}
+    return subprocess.Popen(
+        [
+            PY,
+            "-c",
+            "import tests.windows._wine_shim as s; s.install()\n"
+            "from trioproc._cli._main import main; raise SystemExit(main())",
+            *args,
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def test_the_command_runs_a_procfile_with_cmd(tmp_path: Path) -> None:
+    # A command is one cmd /c argument, quoted by the standard rules: double
+    # quotes inside it would not survive, so the worker's code is a file.
+    (tmp_path / "worker.py").write_text(SERVICE[-1])
+    (tmp_path / "Procfile").write_text(
+        "api: echo api says hi && ping -n 30 127.0.0.1 >NUL\n"
+        f"worker: {PY} -I -S worker.py\n"
+    )
+    check = subprocess.run(
+        [PY, "-m", "trioproc", "check", "Procfile"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    run = _trioproc("run", "Procfile", "--for", "3", cwd=tmp_path)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    lines = [line.rstrip() for line in out.splitlines()]  # cmd's echo keeps a space
+    assert "api      | api says hi" in lines
+    assert any(line.startswith("worker   | up ") for line in lines)
+    assert "trioproc | all processes stopped" in lines
+    assert "\x1b[" not in out  # NO_COLOR
+
+
+@pytest.mark.skipif(
+    running_under_wine(),
+    reason="Wine does not deliver CTRL_BREAK_EVENT (its console only propagates "
+    "CTRL_C_EVENT)",
+)
+def test_ctrl_break_stops_the_fleet(tmp_path: Path) -> None:  # pragma: no cover
+    (tmp_path / "worker.py").write_text(SERVICE[-1])
+    (tmp_path / "Procfile").write_text(f"worker: {PY} -I -S worker.py\n")
+    run = _trioproc(
+        "run",
+        "Procfile",
+        cwd=tmp_path,
+        creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,
+    )
+    assert run.stdout is not None
+    deadline = time.monotonic() + 30
+    while "worker   | up" not in run.stdout.readline():
+        assert time.monotonic() < deadline
+    run.send_signal(signal.CTRL_BREAK_EVENT)
+    out, _ = run.communicate(timeout=30)
+    assert run.returncode == 0
+    assert "stopping every process" in out
