@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import ctypes
-import sys
 from ctypes import wintypes
 
 import trio
 
-PY = sys.executable
+from tests.helpers import CAT, EXIT, PY, SLEEP, python
+
+__all__ = [
+    "CAT",
+    "EXIT",
+    "PY",
+    "SLEEP",
+    "STARTS_GRANDCHILD",
+    "alive",
+    "python",
+    "wait_gone",
+]
 
 _SYNCHRONIZE = 0x00100000
 _QUERY_LIMITED_INFORMATION = 0x1000
 _STILL_ACTIVE = 259
-
-
-def python(code: str) -> list[str]:
-    """argv of a Python child running *code* (isolated, no site)."""
-    return [PY, "-I", "-S", "-c", code]
-
-
-#: Copies stdin to stdout until end of file.
-CAT = python("import os\nwhile data := os.read(0, 65536):\n    os.write(1, data)\n")
-
-
-def SLEEP(seconds: float) -> list[str]:
-    return python(f"import time; time.sleep({seconds})")
-
-
-def EXIT(code: int) -> list[str]:
-    return python(f"import os; os._exit({code})")
 
 
 #: Starts a grandchild that sleeps, prints its pid, then sleeps itself.
