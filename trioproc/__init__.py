@@ -25,7 +25,7 @@ from ._interfaces import (
     IProducer as IProducer,
     IPushProducer as IPushProducer,
 )
-from ._os._cgroup import CgroupUnavailableError as CgroupUnavailableError
+from ._os._cgroupfs import CgroupUnavailableError as CgroupUnavailableError
 from ._pipeline import Pipeline as Pipeline, pipeline as pipeline
 from ._protocol import ProcessProtocol as ProcessProtocol
 from ._run import run as run

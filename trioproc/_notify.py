@@ -44,6 +44,8 @@ MAX_MESSAGE: Final = 4096
 _MAX_FDS: Final = 16
 _UCRED: Final = struct.Struct("iII")  # struct ucred: pid, uid, gid
 _ENVIRONMENT: Final = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+# Python ignores SIGPIPE anyway; the flag is Linux's (macOS has none).
+_NO_SIGNAL: Final = getattr(socket, "MSG_NOSIGNAL", 0)
 
 
 def parse(data: bytes) -> dict[str, str]:
@@ -82,10 +84,10 @@ def notify(name: str, message: str) -> bool:
     if not name.startswith(("/", "@")) or len(name) < 2:
         logger.warning("NOTIFY_SOCKET=%r is neither a path nor @name", name)
         return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.setblocking(False)
         try:
-            s.sendto(message.encode(), socket.MSG_NOSIGNAL, _address(name))
+            s.sendto(message.encode(), _NO_SIGNAL, _address(name))
         except OSError as exc:
             logger.warning("cannot notify %s: %s", name, exc)
             return False
@@ -123,9 +125,7 @@ class NotifySocket:
         self._directory = tempfile.mkdtemp(prefix="trioproc-notify-")
         self.path = os.path.join(self._directory, "notify")
         try:
-            plain = socket.socket(
-                socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC
-            )
+            plain = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         except BaseException:
             os.rmdir(self._directory)
             raise

@@ -171,7 +171,7 @@ class FleetControl:
             async with stream:
                 try:
                     _, uid = peer(stream.socket)
-                    if uid not in (os.geteuid(), 0):  # pragma: no cover - 0600
+                    if uid not in (None, os.geteuid(), 0):  # pragma: no cover - 0600
                         raise _Closed(f"uid {uid} may not control this fleet")
                     if self._clients > MAX_CLIENTS:
                         raise _Closed(f"too many clients (at most {MAX_CLIENTS})")

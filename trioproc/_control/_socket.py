@@ -10,6 +10,7 @@ import os
 import socket
 import stat
 import struct
+import sys
 import time
 from pathlib import Path
 from typing import Final
@@ -19,7 +20,10 @@ import trio
 from ._protocol import ControlError
 
 _LOCK_TIMEOUT: Final = 5.0
-_SUN_PATH_MAX: Final = 107  # sockaddr_un.sun_path, less its NUL
+_LINUX: Final = sys.platform.startswith("linux")
+# sockaddr_un.sun_path, less its NUL: 108 bytes on Linux, 104 on macOS and
+# the BSDs.
+_SUN_PATH_MAX: Final = 107 if _LINUX else 103
 _PEERCRED: Final = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
@@ -29,16 +33,35 @@ def open_directory(path: Path) -> int:
 
 def address(path: Path, directory: int) -> str:
     """An address for *path* that fits ``sun_path``: the path itself, or,
-    when it is too long, the same file through the open *directory*."""
+    when it is too long, the same file through the open *directory* (Linux).
+
+    Raises:
+      ControlError: the path is too long and this platform has no
+        ``/proc/self/fd`` to shorten it through.
+    """
     if len(os.fsencode(path)) <= _SUN_PATH_MAX:
         return str(path)
+    if not _LINUX:
+        raise ControlError(
+            f"{path}: the control socket's path is longer than the "
+            f"{_SUN_PATH_MAX} bytes a Unix socket address holds on {sys.platform}; "
+            "keep the fleet file in a directory with a shorter path"
+        )
     return f"/proc/self/fd/{directory}/{path.name}"
 
 
-def peer(sock: socket.socket | trio.socket.SocketType) -> tuple[int, int]:
-    """The (pid, uid) of the process at the other end of *sock*."""
+def peer(
+    sock: socket.socket | trio.socket.SocketType,
+) -> tuple[int | None, int | None]:
+    """The (pid, uid) of the process at the other end of *sock*, as Linux's
+    ``SO_PEERCRED`` reports them; ``(None, None)`` where the platform has no
+    such option (macOS, the BSDs): there the socket's mode (0600, its owner
+    checked) is what keeps other users out."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None, None
     pid, uid, _ = _PEERCRED.unpack(
-        sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+        sock.getsockopt(socket.SOL_SOCKET, option, _PEERCRED.size)
     )
     return pid, uid
 
@@ -60,7 +83,7 @@ def check_owner(path: Path, directory: int) -> os.stat_result | None:
 
 def connect(path: Path, directory: int, timeout: float) -> socket.socket:
     """A connected socket to *path*; ``ConnectionRefusedError`` if stale."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         deadline = time.monotonic() + timeout
@@ -122,14 +145,15 @@ def _take(path: Path, directory: int) -> tuple[socket.socket, tuple[int, int]]:
         else:
             with probe:
                 pid, _ = peer(probe)
+            who = "another trioproc run" + ("" if pid is None else f" (pid {pid})")
             raise ControlError(
-                f"another trioproc run (pid {pid}) is running a fleet from "
+                f"{who} is running a fleet from "
                 f"{path.parent}: its control socket is {path}"
             )
     temporary = f"{path.name}.{os.getpid()}.new"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(temporary, dir_fd=directory)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         # Until it listens, a connection to it is refused: the moment
         # between bind and chmod exposes nothing.

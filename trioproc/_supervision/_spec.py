@@ -134,6 +134,12 @@ class ChildSpec:
                 f"ChildSpec {self.name!r}: ready_on_notify() and watchdog= need "
                 "a process child (argv=)"
             )
+        if self.notifies and not sys.platform.startswith("linux"):
+            raise ValueError(
+                f"ChildSpec {self.name!r}: ready_on_notify() and watchdog= need "
+                "Linux (the sender of READY=1 is known by SCM_CREDENTIALS), not "
+                f"{sys.platform}"
+            )
         if self.argv is not None:
             self.spawn_options()  # bad spawn() arguments fail here, not later
 
