@@ -43,7 +43,8 @@ pytest: $(STAMP)
 # naming the reason.
 PORTABLE_TESTS := tests/test_contract.py tests/test_streams.py tests/test_run.py \
 	tests/test_run_vocabulary.py tests/test_flow.py tests/test_endings.py \
-	tests/test_supervisor.py tests/test_supervisor_start.py tests/test_portable.py
+	tests/test_supervisor.py tests/test_supervisor_start.py tests/test_portable.py \
+	tests/test_pipeline.py
 
 pytest-portable: $(STAMP)
 	TRIOPROC_BACKEND=portable $(BIN)/coverage run -m pytest -p no:cacheprovider \
