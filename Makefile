@@ -56,13 +56,17 @@ docs: $(STAMP)
 
 # The Windows tests, by a Windows CPython under Wine (tools/wine/setup.sh builds it in
 # /tmp, apt and PyPI only). Without root and apt, setup prints one line (exit 3) and this
-# goes on; any other set-up failure fails the target.
-test-windows:
+# goes on; any other set-up failure fails the target. Then tests/wine_console, from
+# Linux: the trioproc command on a Windows console (Wine on a pty), Ctrl-C and colours.
+test-windows: $(STAMP)
 	@out=$$(tools/wine/setup.sh); rc=$$?; winpy=$$(echo "$$out" | tail -n 1); \
 	if [ $$rc = 3 ]; then echo "$$winpy"; exit 0; fi; \
 	if [ $$rc != 0 ]; then echo "$$out"; echo "test-windows: set-up failed ($$rc)"; exit 1; fi; \
-	cd /tmp && PYTHONPATH="Z:$(CURDIR)" "$$winpy" -m pytest -p no:cacheprovider \
-	  --rootdir "Z:$(CURDIR)" --confcutdir "Z:$(CURDIR)/tests/windows" -q "Z:$(CURDIR)/tests/windows"
+	(cd /tmp && PYTHONPATH="Z:$(CURDIR)" "$$winpy" -m pytest -p no:cacheprovider \
+	  --rootdir "Z:$(CURDIR)" --confcutdir "Z:$(CURDIR)/tests/windows" -q \
+	  "Z:$(CURDIR)/tests/windows") && \
+	TRIOPROC_WINPY_CONSOLE="$$winpy-console" $(BIN)/python -m pytest -p no:cacheprovider \
+	  -q tests/wine_console
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --group bench

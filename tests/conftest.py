@@ -25,8 +25,12 @@ from trioproc._os import _backends, _cgroup
 
 from .helpers import children, open_fds
 
-# tests/windows runs under a Windows CPython (`make test-windows`), not here.
+# tests/windows runs under a Windows CPython (`make test-windows`), not here;
+# tests/wine_console runs from here, but only once `make test-windows` has set
+# Wine up and names its console wrapper.
 collect_ignore = ["windows"]
+if not os.environ.get("TRIOPROC_WINPY_CONSOLE"):
+    collect_ignore.append("wine_console")
 
 DEFAULT_DEADLINE = 30.0
 

@@ -15,7 +15,7 @@ import trio
 
 import trioproc
 
-from ._children import CAT, EXIT, PY, python
+from ._children import CAT, EXIT, PY, alive, python
 from ._wine_shim import running_under_wine
 
 #: Prints "up <pid>" and sleeps until stopped.
@@ -193,6 +193,68 @@ def test_the_command_runs_a_procfile_with_cmd(tmp_path: Path) -> None:
     assert any(line.startswith("worker   | up ") for line in lines)
     assert "trioproc | all processes stopped" in lines
     assert "\x1b[" not in out  # NO_COLOR
+
+
+#: Writes its pid to the file "up", then sleeps until stopped.
+_MARKS_UP = (
+    "import os, time\n"
+    "with open('up.tmp', 'w') as f: f.write(str(os.getpid()))\n"
+    "os.replace('up.tmp', 'up')\n"
+    "time.sleep(120)\n"
+)
+
+#: The ``trioproc`` command, with a thread that raises each signal in
+#: $SIGNALS (half a second apart) in the command's own process once the
+#: worker is up -- what the C runtime does when the console delivers Ctrl-C
+#: (SIGINT) or Ctrl-Break (SIGBREAK).
+_SIGNALLED_COMMAND = (
+    "import tests.windows._wine_shim as s; s.install()\n"
+    "import os, signal, threading, time\n"
+    "def deliver():\n"
+    "    while not os.path.exists('up'):\n"
+    "        time.sleep(0.05)\n"
+    "    for name in os.environ['SIGNALS'].split(','):\n"
+    "        signal.raise_signal(getattr(signal, name))\n"
+    "        time.sleep(0.5)\n"
+    "threading.Thread(target=deliver, daemon=True).start()\n"
+    "from trioproc._cli._main import main; raise SystemExit(main())\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("signals", "said"),
+    [
+        ("SIGINT", "SIGINT: stopping every process"),
+        ("SIGBREAK", "SIGBREAK: stopping every process"),
+        ("SIGINT,SIGINT", "SIGINT again: killing every process now"),
+    ],
+)
+def test_ctrl_c_and_ctrl_break_stop_the_fleet(
+    tmp_path: Path, signals: str, said: str
+) -> None:
+    """Ctrl-C (SIGINT) or Ctrl-Break (SIGBREAK) reaching ``trioproc run``
+    stops every process and the run ends with 0; a second one kills them at
+    once. The worker is gone afterwards."""
+    (tmp_path / "worker.py").write_text(_MARKS_UP)
+    (tmp_path / "Procfile").write_text(f"worker: {PY} -I -S worker.py\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "NO_COLOR": "1",
+        "SIGNALS": signals,
+    }
+    run = subprocess.run(
+        [PY, "-c", _SIGNALLED_COMMAND, "run", "Procfile"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"trioproc | {said}" in run.stdout
+    assert "trioproc | all processes stopped" in run.stdout
+    assert not alive(int((tmp_path / "up").read_text()))
 
 
 @pytest.mark.skipif(

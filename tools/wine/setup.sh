@@ -2,7 +2,8 @@
 # Test tooling, not part of the package: a Windows CPython 3.11 with trio, attrs, pytest and
 # pytest-trio, running headless under Wine 8, built from Debian apt and PyPI only.
 # Idempotent; everything goes under $TRIOPROC_WINE_HOME (default /tmp/trioproc-wine).
-# Prints the path of the `winpy` wrapper on the last line when ready.  Where Wine cannot be
+# Prints the path of the `winpy` wrapper on the last line when ready (`winpy-console`, for
+# a terminal, is beside it).  Where Wine cannot be
 # set up (not root and no wine, or no apt) it prints ONE line saying so and exits 3, so that
 # `make test` can go on.
 set -euo pipefail
@@ -87,5 +88,14 @@ wine 'C:\\python311\\python.exe' "\$@" 2> >(cat >&2) | cat
 exit "\${PIPESTATUS[0]}"
 WRAP
 chmod +x "$HOME_DIR/winpy"
+# On a terminal (a pty) Wine gives the program a console of its own: what the console tests
+# (tests/wine_console, driven from Linux) need, so no pipes in between here.
+cat > "$HOME_DIR/winpy-console" <<WRAP
+#!/usr/bin/env bash
+export WINEPREFIX='$WINEPREFIX' WINEARCH=win64 WINEDEBUG=\${WINEDEBUG:--all} WINEDLLOVERRIDES='mscoree,mshtml='
+unset DISPLAY
+exec wine 'C:\\python311\\python.exe' "\$@"
+WRAP
+chmod +x "$HOME_DIR/winpy-console"
 "$HOME_DIR/winpy" -c "import sys, trio; print('test-windows: trio', trio.__version__, 'on', sys.platform, sys.version.split()[0])" </dev/null >&2
 echo "$HOME_DIR/winpy"

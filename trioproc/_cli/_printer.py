@@ -115,6 +115,13 @@ def complain(message: str) -> None:
 
 
 def wants_colour(out: TextIO, disabled: bool) -> bool:
-    if disabled or os.environ.get("NO_COLOR"):
+    """Whether to colour what goes to *out*: on a terminal, unless disabled
+    (``--no-color``, ``NO_COLOR``); on Windows, once its console is set to
+    interpret the colour sequences."""
+    if disabled or os.environ.get("NO_COLOR") or not out.isatty():
         return False
-    return out.isatty()
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        from .._os._windows import enable_console_colours
+
+        return enable_console_colours(out.fileno())
+    return True

@@ -77,6 +77,8 @@ def _cgroups_here(fleet: Fleet, printer: Printer) -> bool:
     own: wherever one can be made; else say once why not."""
     if all(config.cgroup is not None for config in fleet.processes):
         return False
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        return False  # nothing to say: a Job Object holds each process's tree
     why = unavailable()
     if why is None:
         return True

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from .._options import SpawnOptions
 
-__all__ = ["HOOKS", "JobTree", "WindowsHooks"]
+__all__ = ["HOOKS", "JobTree", "WindowsHooks", "enable_console_colours"]
 
 assert sys.platform == "win32"
 
@@ -55,6 +55,7 @@ _CTRL_BREAK_EVENT: Final = 1
 _JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE: Final = 0x2000
 _JOB_OBJECT_BASIC_ACCOUNTING_INFORMATION: Final = 1
 _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION: Final = 9
+_ENABLE_VIRTUAL_TERMINAL_PROCESSING: Final = 0x4
 
 
 class _IoCounters(ctypes.Structure):
@@ -142,6 +143,8 @@ def _bind() -> tuple[Any, Any]:
             wintypes.BOOL,
             [wintypes.DWORD, wintypes.DWORD],
         ),
+        ("GetConsoleMode", wintypes.BOOL, [wintypes.HANDLE, wintypes.LPDWORD]),
+        ("SetConsoleMode", wintypes.BOOL, [wintypes.HANDLE, wintypes.DWORD]),
     ):
         function = getattr(kernel32, name)
         function.restype, function.argtypes = restype, argtypes
@@ -151,6 +154,26 @@ def _bind() -> tuple[Any, Any]:
 
 
 _kernel32, _ntdll = _bind()
+
+
+def enable_console_colours(fd: int) -> bool:
+    """Let the console *fd* writes to interpret ANSI colour sequences
+    (``ENABLE_VIRTUAL_TERMINAL_PROCESSING``, Windows 10 and later), and say
+    whether it does: ``False`` for a console too old for it, or for an fd
+    that is not a console."""
+    import msvcrt
+
+    try:
+        handle = msvcrt.get_osfhandle(fd)
+    except OSError:
+        return False
+    mode = wintypes.DWORD()
+    if not _kernel32.GetConsoleMode(handle, ctypes.byref(mode)):
+        return False
+    if mode.value & _ENABLE_VIRTUAL_TERMINAL_PROCESSING:
+        return True
+    wanted = mode.value | _ENABLE_VIRTUAL_TERMINAL_PROCESSING
+    return bool(_kernel32.SetConsoleMode(handle, wanted))
 
 
 def _check(ok: object) -> None:
