@@ -283,6 +283,9 @@ class _Unadoptable:
     def popen_options(self, options: object) -> dict[str, object]:
         return {"process_group": 0}
 
+    def command(self, argv: list[str]) -> list[str]:
+        return argv
+
     def adopt(self, process: object, options: object) -> object:
         self.pids.append(process.pid)  # type: ignore[attr-defined]
         raise OSError("cannot take charge of this child")

@@ -30,6 +30,7 @@ __all__ = [
     "check_pty",
     "check_standard_fds",
     "check_water_marks",
+    "shell_argv",
 ]
 
 DEFAULT_CHILD_FDS: Final[Mapping[int, Literal["r", "w"] | int]] = {
@@ -342,3 +343,14 @@ def check_identity(
         # 2**32 - 1 is (uid_t)-1, which setuid() takes as "no change".
         raise ValueError(f"{what} must be from 0 to {_MAX_ID} (2**32 - 2), not {value}")
     return value
+
+
+def shell_argv(command: str) -> list[str]:
+    """The argv that runs the command line *command* with the system's
+    shell: ``/bin/sh -c COMMAND`` on POSIX; ``%COMSPEC% /s /c COMMAND`` on
+    Windows, which the Windows hooks hand to ``cmd`` verbatim
+    (`trioproc._os._windows.WindowsHooks.command`), so that the command
+    keeps its own quotes."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        return [os.environ.get("COMSPEC", "cmd.exe"), "/s", "/c", command]
+    return ["/bin/sh", "-c", command]

@@ -13,6 +13,7 @@ from typing import Any, Final, Literal, overload
 
 import trio
 
+from ._arguments import shell_argv
 from ._options import NOT_GIVEN, NotGiven, Redirect, StrOrBytesPath
 from ._protocol import ProcessProtocol
 from ._spawn import spawn
@@ -322,15 +323,16 @@ def _shell_argv(
 def _windows_shell_argv(  # pragma: no cover - Windows only
     args: str | bytes | list[StrOrBytesPath],
 ) -> list[StrOrBytesPath]:
-    """``%COMSPEC% /c`` for ``shell=True`` on Windows, as in `subprocess`: a
-    list is first joined by the standard rules (`subprocess.list2cmdline`)."""
+    """``%COMSPEC% /s /c`` for ``shell=True`` on Windows, as in `subprocess`:
+    a list is first joined by the standard rules (`subprocess.list2cmdline`);
+    the command line reaches ``cmd`` verbatim."""
     if isinstance(args, bytes):
         args = os.fsdecode(args)
     elif not isinstance(args, str):
         args = subprocess.list2cmdline(os.fsdecode(arg) for arg in args)
     if not args:
         raise ValueError("shell=True needs a command line to run, not an empty one")
-    return [os.environ.get("COMSPEC", "cmd.exe"), "/c", args]
+    return list(shell_argv(args))
 
 
 def _plan_standard_fds(

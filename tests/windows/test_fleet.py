@@ -86,6 +86,22 @@ async def test_run_with_shell_uses_cmd() -> None:
     assert done.stdout.strip() == b"hello"
 
 
+async def test_a_shell_command_keeps_its_own_quotes() -> None:
+    """cmd reads its command line by rules of its own: a command with double
+    quotes reaches it verbatim (cmd /s /c), not escaped by the C runtime's
+    rules, so a quoted argument with spaces arrives whole."""
+    script = "import sys; print(sys.argv[1:])"
+    with trio.fail_after(30):
+        echoed = await trioproc.run('echo "a  b"', shell=True, capture_output=True)
+        argv = await trioproc.run(
+            f'"{PY}" -I -S -c "{script}" "two words" plain',
+            shell=True,
+            capture_output=True,
+        )
+    assert echoed.stdout.strip() == b'"a  b"'
+    assert argv.stdout.strip() == b"['two words', 'plain']"
+
+
 class Events:
     def __init__(self) -> None:
         self.seen: list[trioproc.SupervisorEvent] = []
@@ -169,12 +185,12 @@ def _trioproc(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
 
 
 def test_the_command_runs_a_procfile_with_cmd(tmp_path: Path) -> None:
-    # A command is one cmd /c argument, quoted by the standard rules: double
-    # quotes inside it would not survive, so the worker's code is a file.
-    (tmp_path / "worker.py").write_text(SERVICE[-1])
+    # The worker's command has double quotes of its own: cmd /s /c gets it
+    # verbatim.
+    code = SERVICE[-1].replace('"', "'")
     (tmp_path / "Procfile").write_text(
         "api: echo api says hi && ping -n 30 127.0.0.1 >NUL\n"
-        f"worker: {PY} -I -S worker.py\n"
+        f'worker: {PY} -I -S -c "{code}"\n'
     )
     check = subprocess.run(
         [PY, "-m", "trioproc", "check", "Procfile"],

@@ -3,13 +3,13 @@ r"""A checked fleet: `Fleet` and its `ProcessConfig`\ s, as the readers make the
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeAlias, final
 
 import attrs
 
+from .._arguments import shell_argv as system_shell_argv
 from .._options import (
     DEFAULT_MAX_RESTARTS,
     DEFAULT_MAX_SECONDS,
@@ -159,8 +159,6 @@ class Fleet:
 
 def shell_argv(command: str) -> tuple[str, ...]:
     """The argv that runs a Procfile or ``cmd`` command line with the
-    system's shell: ``/bin/sh -c`` on POSIX, ``%COMSPEC% /c`` (``cmd.exe``)
-    on Windows, as `subprocess` does for ``shell=True``."""
-    if sys.platform == "win32":  # pragma: no cover - Windows only
-        return (os.environ.get("COMSPEC", "cmd.exe"), "/c", command)
-    return ("/bin/sh", "-c", command)
+    system's shell (`trioproc._arguments.shell_argv`: ``/bin/sh -c`` on
+    POSIX, ``cmd /s /c`` on Windows)."""
+    return tuple(system_shell_argv(command))

@@ -83,6 +83,11 @@ class PlatformHooks(Protocol):
     def popen_options(self, options: SpawnOptions) -> dict[str, Any]:
         """Extra keyword arguments for ``open_process`` for *options*."""
 
+    def command(self, argv: list[str]) -> str | list[str]:
+        """What ``open_process`` is given to run *argv*: the list itself, or
+        (Windows) the command line, where the platform's rules for joining
+        it do not fit the program."""
+
     def adopt(self, process: trio.Process, options: SpawnOptions) -> ProcessTree:
         """The child *process* has started: take charge of its tree.
 
@@ -197,6 +202,10 @@ class PosixHooks:
             if options.uid is not None:
                 extra["user"] = options.uid
         return extra
+
+    def command(self, argv: list[str]) -> list[str]:
+        """POSIX passes the argv itself."""
+        return argv
 
     def adopt(self, process: trio.Process, options: SpawnOptions) -> PosixTree:
         """The child's tree is its process group, when it leads one."""

@@ -133,7 +133,7 @@ class PortableBackend:
             raise ValueError("remote children run on the linux backend only")
         self.refuse(options)
         process = await trio.lowlevel.open_process(
-            [os.fsdecode(arg) for arg in options.argv],
+            self.hooks.command([os.fsdecode(arg) for arg in options.argv]),
             **self._popen_options(options),
         )
         try:

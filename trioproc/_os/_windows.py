@@ -26,6 +26,7 @@ only (`trioproc._os._backends`).
 from __future__ import annotations
 
 import ctypes
+import ntpath
 import subprocess
 import sys
 from ctypes import wintypes
@@ -302,6 +303,21 @@ class WindowsHooks:
         return {
             "creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | _CREATE_SUSPENDED,
         }
+
+    def command(self, argv: list[str]) -> str | list[str]:
+        """*argv* joined by the C runtime's rules (`subprocess.list2cmdline`),
+        except for ``cmd /s /c COMMAND``: ``cmd`` reads its command line by
+        rules of its own, and with ``/s`` takes everything between the first
+        and the last quote verbatim, so *COMMAND* goes there unescaped (as
+        `subprocess` does for ``shell=True``) and keeps its own quotes."""
+        if (
+            len(argv) >= 3
+            and argv[-2].lower() == "/c"
+            and any(arg.lower() == "/s" for arg in argv[1:-2])
+            and ntpath.basename(argv[0]).lower() in ("cmd", "cmd.exe")
+        ):
+            return f'{subprocess.list2cmdline(argv[:-1])} "{argv[-1]}"'
+        return argv
 
     def adopt(self, process: trio.Process, options: SpawnOptions) -> JobTree:
         """Put the suspended child in a new job, then let it run.
