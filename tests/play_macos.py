@@ -34,7 +34,22 @@ LINUX_ONLY = (
     "trioproc._os._writer",
 )
 # Names of os and socket that Linux has and macOS does not.
-_OS_NAMES = ("pidfd_open", "P_PIDFD", "splice", "memfd_create", "eventfd")
+_OS_NAMES = (
+    "pidfd_open",
+    "P_PIDFD",
+    "pipe2",
+    "splice",
+    "memfd_create",
+    "eventfd",
+    "copy_file_range",
+    "posix_fallocate",
+    "getresuid",
+    "getresgid",
+    "setresuid",
+    "setresgid",
+    "sched_getaffinity",
+    "sched_setaffinity",
+)
 _SOCKET_NAMES = (
     "SOCK_CLOEXEC",
     "SOCK_NONBLOCK",

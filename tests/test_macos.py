@@ -73,7 +73,8 @@ def test_children_run_on_the_portable_backend_with_the_posix_hooks() -> None:
     """On macOS a child starts on the portable backend (``repr`` says so):
     input, output and exit codes work, a cancelled block ends the child's
     process group (a grandchild does not outlive it), ``run()`` captures and
-    checks, and a missing program raises FileNotFoundError on entering."""
+    checks, a missing program raises FileNotFoundError on entering, and a
+    ``pipeline()`` joins its stages (macOS has no ``pipe2``)."""
     out = _play_macos(
         """
         import os, trio, trioproc
@@ -102,6 +103,8 @@ def test_children_run_on_the_portable_backend_with_the_posix_hooks() -> None:
                         pass
                 except FileNotFoundError:
                     print("FileNotFoundError")
+                async with trioproc.pipeline([["echo", "b a"], ["tr", " ", "-"]]) as p:
+                    print("pipeline", await p.stdout.receive_some(), p.returncodes)
 
         trio.run(main)
         """
@@ -110,6 +113,7 @@ def test_children_run_on_the_portable_backend_with_the_posix_hooks() -> None:
     assert "3 b'out\\n'" in out
     assert "grandchild gone" in out
     assert "FileNotFoundError" in out
+    assert "pipeline b'b-a\\n'" in out
 
 
 def test_what_macos_lacks_is_refused_at_the_call() -> None:

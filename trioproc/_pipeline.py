@@ -219,7 +219,7 @@ class Pipeline(metaclass=NoPublicConstructor):
         held: set[int] = set()  # the parent's copies still open
         try:
             if self._stderr == subprocess.DEVNULL:
-                devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+                devnull = os.open(os.devnull, os.O_WRONLY)  # not inherited (PEP 446)
                 held.add(devnull)
             read_end: int | None = None
             for index, argv in enumerate(self.args):
@@ -230,7 +230,7 @@ class Pipeline(metaclass=NoPublicConstructor):
                 if index == len(self.args) - 1:
                     fds[1] = "r"
                 else:
-                    next_read, write_end = os.pipe2(os.O_CLOEXEC)
+                    next_read, write_end = os.pipe()  # not inherited (PEP 446)
                     held.update((next_read, write_end))
                     fds[1] = write_end
                 if self._stderr is None:

@@ -102,6 +102,23 @@ async def test_a_shell_command_keeps_its_own_quotes() -> None:
     assert argv.stdout.strip() == b"['two words', 'plain']"
 
 
+async def test_a_pipeline_joins_stages_by_a_pipe() -> None:
+    """pipeline(): each stage's stdout is the next one's stdin; the ends are
+    streams and every stage's exit code is reported."""
+    upper = python("import sys; sys.stdout.write(sys.stdin.read().upper())")
+    with trio.fail_after(30):
+        async with trioproc.pipeline([CAT, upper]) as p:
+            assert p.stdin is not None
+            assert p.stdout is not None
+            await p.stdin.send_all(b"through two stages")
+            await p.stdin.aclose()
+            out = b""
+            async for chunk in p.stdout:
+                out += chunk
+    assert out == b"THROUGH TWO STAGES"
+    assert p.returncodes == [0, 0]
+
+
 class Events:
     def __init__(self) -> None:
         self.seen: list[trioproc.SupervisorEvent] = []
@@ -136,6 +153,94 @@ async def test_the_supervisor_restarts_a_killed_child_one_for_one() -> None:
             assert sup.child("a").pid == a
             assert sup.child("b").pid not in (None, b)
     assert events.kinds("b").count("started") == 2
+
+
+def _service(name: str, **kwargs: object) -> trioproc.ChildSpec:
+    return trioproc.ChildSpec(
+        name,
+        argv=SERVICE,
+        ready=trioproc.ready_on_output(b"up"),
+        backoff=QUICK,
+        kill_after=0.5,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "changed"),
+    [("one_for_all", {"a", "b", "c"}), ("rest_for_one", {"b", "c"})],
+)
+async def test_the_supervisor_strategies(strategy: str, changed: set[str]) -> None:
+    """The middle child killed (its job terminated): which children restart
+    is what the strategy says; none is left once the block ends."""
+    events = Events()
+    sup = trioproc.Supervisor(strategy, on_event=events, on_output=None)  # type: ignore[arg-type]
+    with trio.fail_after(60):
+        async with sup:
+            for name in "abc":
+                await sup.start(_service(name))
+            before = {name: sup.child(name).pid for name in "abc"}
+            transport = sup.child("b").transport
+            assert transport is not None
+            transport.signalProcess("KILL")
+            while any(events.kinds(n).count("ready") < 2 for n in changed):  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            after = {name: sup.child(name).pid for name in "abc"}
+    assert {name for name in "abc" if before[name] != after[name]} == changed
+    assert not any(alive(pid) for pid in after.values() if pid is not None)
+
+
+@pytest.mark.parametrize(
+    ("restart", "code", "restarted"),
+    [("transient", 0, False), ("transient", 3, True), ("temporary", 3, False)],
+)
+async def test_the_supervisor_restart_types(
+    restart: str, code: int, restarted: bool
+) -> None:
+    """transient comes back only after a failure; temporary never."""
+    events = Events()
+    program = python(
+        "import time; print('up', flush=True); time.sleep(0.2)\n"
+        f"raise SystemExit({code})"
+    )
+    with trio.fail_after(60):
+        async with trioproc.Supervisor(on_event=events, on_output=None) as sup:
+            await sup.start(
+                trioproc.ChildSpec(
+                    "job",
+                    argv=program,
+                    restart=restart,  # type: ignore[arg-type]
+                    backoff=QUICK,
+                )
+            )
+            while "exited" not in events.kinds("job"):  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            with trio.move_on_after(2):
+                while events.kinds("job").count("started") < 2:  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+    assert (events.kinds("job").count("started") == 2) is restarted
+
+
+async def test_the_supervisor_gives_up_after_its_restart_intensity() -> None:
+    """A child that fails again and again, with backoff between restarts:
+    more than max_restarts and RestartIntensityExceeded leaves the block,
+    every child stopped."""
+    events = Events()
+    crasher = python("print('up', flush=True); raise SystemExit(1)")
+    with trio.fail_after(60):
+        with pytest.raises(trioproc.RestartIntensityExceeded):
+            async with trioproc.Supervisor(
+                max_restarts=2, max_seconds=30, on_event=events, on_output=None
+            ) as sup:
+                await sup.start(_service("steady"))
+                await sup.start(
+                    trioproc.ChildSpec("crasher", argv=crasher, backoff=QUICK)
+                )
+                await trio.sleep_forever()
+    steady = [e.pid for e in events.seen if e.name == "steady" and e.kind == "started"]
+    assert steady
+    assert not alive(steady[0])  # type: ignore[arg-type]
+    assert events.kinds("crasher").count("exited") == 3
 
 
 async def test_the_supervisor_waits_for_a_port(tmp_path: Path) -> None:

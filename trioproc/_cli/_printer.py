@@ -79,7 +79,7 @@ class Printer:
         # let that flush, and any other write to the fd, go to /dev/null.
         with contextlib.suppress(OSError, ValueError):
             fd = self.out.fileno()
-            null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            null = os.open(os.devnull, os.O_WRONLY)  # not inherited (PEP 446)
             os.dup2(null, fd)
             os.close(null)
         self.on_lost()

@@ -123,7 +123,7 @@ def _run_client(args: argparse.Namespace) -> int:
     try:
         return _client(args)
     except BrokenPipeError:
-        null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        null = os.open(os.devnull, os.O_WRONLY)  # not inherited (PEP 446)
         os.dup2(null, sys.stdout.fileno())  # the interpreter flushes at exit
         os.close(null)
         return 128 + signal.SIGPIPE
