@@ -316,6 +316,19 @@ def test_the_command_runs_a_procfile_with_cmd(tmp_path: Path) -> None:
     assert "\x1b[" not in out  # NO_COLOR
 
 
+def test_ctl_says_there_is_no_control_socket(tmp_path: Path) -> None:
+    """``trioproc ctl`` on Windows: a clear error and exit status 1, not a
+    traceback (no control socket is served there)."""
+    (tmp_path / "Procfile").write_text("web: echo hi\n")
+    ctl = _trioproc("ctl", "status", cwd=tmp_path)
+    out, err = ctl.communicate(timeout=60)
+    assert ctl.returncode == 1
+    assert err.strip() == (
+        "trioproc: trioproc status: there is no control socket on Windows "
+        "(trioproc run serves none there); stop the run with Ctrl-C"
+    )
+
+
 #: Writes its pid to the file "up", then sleeps until stopped.
 _MARKS_UP = (
     "import os, time\n"

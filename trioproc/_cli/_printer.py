@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TextIO, final
+from typing import Final, TextIO, final
 
 from .._supervision._spec import SupervisorEvent
 
@@ -95,7 +95,7 @@ class Printer:
             complain(f"trioproc: cannot write the output: {self.lost}")
             return 1
         if self.lost.errno == errno.EPIPE and status == 0:
-            return 128 + signal.SIGPIPE
+            return 128 + _SIGPIPE
         return status
 
 
@@ -106,6 +106,11 @@ def _nothing() -> None:
 def _as_is(event: SupervisorEvent) -> str:
     """How a `Printer` words an event, until told otherwise."""
     return event.message
+
+
+#: What a shell reports for ``cat`` on a closed pipe is 128 + SIGPIPE (13);
+#: Windows has no SIGPIPE, and the same status tells the same story there.
+_SIGPIPE: Final = getattr(signal, "SIGPIPE", 13)
 
 
 def complain(message: str) -> None:

@@ -126,12 +126,17 @@ def _run_client(args: argparse.Namespace) -> int:
         null = os.open(os.devnull, os.O_WRONLY)  # not inherited (PEP 446)
         os.dup2(null, sys.stdout.fileno())  # the interpreter flushes at exit
         os.close(null)
-        return 128 + signal.SIGPIPE
+        return 128 + getattr(signal, "SIGPIPE", 13)  # none on Windows
 
 
 def _client(args: argparse.Namespace) -> int:
     command = args.ctl_command
     try:
+        if sys.platform == "win32":
+            raise ControlError(
+                f"trioproc {command}: there is no control socket on Windows "
+                "(trioproc run serves none there); stop the run with Ctrl-C"
+            )
         path = socket_path(_fleet_file(args.file))
         if command == "status":
             (reply,) = list(_requests(path, [{"command": "status"}], REPLY_TIMEOUT))
