@@ -234,3 +234,45 @@ async def test_portable_stream_mode_with_redirects_and_env() -> None:
             output += chunk
     assert output == b"hello\n/\nerr\n"
     assert transport.returncode == 0
+
+
+class _SealedTree:
+    """A POSIX tree that says no process can leave it, as a Job Object."""
+
+    sealed = True
+
+    def __init__(self, tree: _platform.PosixTree) -> None:
+        self._tree = tree
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tree, name)
+
+
+class _SealedHooks(_platform.PosixHooks):
+    def adopt(self, process: trio.Process, options: object) -> _SealedTree:  # type: ignore[override]
+        return _SealedTree(super().adopt(process, options))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("sealed", [True, False])
+async def test_a_sealed_tree_gone_tells_that_input_is_no_longer_read(
+    monkeypatch: pytest.MonkeyPatch, sealed: bool
+) -> None:
+    """Where a pipe's write end cannot see its reader close (Windows, played
+    here by turning the idle watch off), a tree no process can leave (a Job
+    Object) tells it instead: once the child and its tree are gone, fd 0 is
+    lost and processEnded comes while the block still runs. A tree that can
+    be left (a process group) does not: its input is ended with the block."""
+    from trioproc._os import _stream_writer
+    from trioproc._os._portable import PortableBackend
+
+    monkeypatch.setattr(_stream_writer, "_WATCH_IDLE", False)
+    hooks = _SealedHooks() if sealed else _platform.PosixHooks()
+    monkeypatch.setenv("TRIOPROC_BACKEND", "portable")
+    monkeypatch.setattr(_backends, "_made", {"portable": PortableBackend(hooks)})
+    protocol = Recorder()
+    async with trioproc.spawn(["sh", "-c", "exit 3"], protocol):
+        with trio.move_on_after(1 if sealed else 0.3):
+            await protocol.wait_for(lambda: "ended" in protocol.kinds())
+        assert ("ended" in protocol.kinds()) is sealed
+        assert (("lost", 0) in protocol.events) is sealed
+    assert protocol.events[-1] == ("ended", "ProcessTerminated", 3, None)

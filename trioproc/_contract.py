@@ -67,6 +67,17 @@ def parse_signal(signal_id: object) -> int:
 #: What a Windows child can be sent: the POSIX numbers of the signals that
 #: have a Windows counterpart (`trioproc._os._windows`).
 _WINDOWS_SIGNALS: Final = {"SIGINT": 2, "SIGKILL": 9, "SIGTERM": 15}
+#: Signal names of POSIX and Windows (``BREAK``), which name a real signal
+#: even where Python's ``signal`` module (Windows) does not know them.
+_SIGNAL_NAMES: Final = frozenset(
+    f"SIG{name}"
+    for name in (
+        *("HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL"),
+        *("USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD"),
+        *("CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ"),
+        *("VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS", "BREAK"),
+    )
+)
 
 
 def _parse_windows_signal(signal_id: object) -> int:  # pragma: no cover - Windows
@@ -81,6 +92,8 @@ def _parse_windows_signal(signal_id: object) -> int:  # pragma: no cover - Windo
     else:
         raise TypeError(f"a signal is a name or a number, not {signal_id!r}")
     if number is None:
+        if isinstance(signal_id, str) and name not in _SIGNAL_NAMES:
+            raise ValueError(f"unknown signal name {signal_id!r}")
         raise ValueError(
             f"signal {signal_id!r} has no counterpart on Windows: a child there "
             "can be sent INT (2, CTRL_BREAK_EVENT), TERM (15) or KILL (9)"

@@ -321,7 +321,7 @@ def test_ctl_says_there_is_no_control_socket(tmp_path: Path) -> None:
     traceback (no control socket is served there)."""
     (tmp_path / "Procfile").write_text("web: echo hi\n")
     ctl = _trioproc("ctl", "status", cwd=tmp_path)
-    out, err = ctl.communicate(timeout=60)
+    _, err = ctl.communicate(timeout=60)
     assert ctl.returncode == 1
     assert err.strip() == (
         "trioproc: trioproc status: there is no control socket on Windows "

@@ -48,6 +48,11 @@ class ProcessTree(Protocol):
     them blocks.
     """
 
+    @property
+    def sealed(self) -> bool:
+        """No process can leave the tree (a Job Object; a process group can
+        be left): once the tree is gone, nothing holds the child's pipes."""
+
     def signal(self, signum: int, *, group: bool = False) -> None:
         """Send *signum* to the child (with *group*: to its whole tree, where
         the platform can). Nothing happens once the child is reaped."""
@@ -116,6 +121,11 @@ class PosixTree:
     process: trio.Process
     pgid: int | None
     _reaped: bool = attrs.field(init=False, default=False)
+
+    @property
+    def sealed(self) -> bool:
+        """A process can leave the group (``setsid``, ``setpgid``)."""
+        return False
 
     def signal(self, signum: int, *, group: bool = False) -> None:
         """Send *signum* to the child, or with *group* to its process group."""

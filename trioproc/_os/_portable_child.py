@@ -85,6 +85,11 @@ class PortableChild(_stop.StopSequence):
         """The child is reaped and nothing of its tree is alive."""
         return self.pid is None and not self._tree.alive()
 
+    @property
+    def tree_sealed(self) -> bool:
+        """Whether the platform's tree can be left (`ProcessTree.sealed`)."""
+        return self._tree.sealed
+
     async def wait_until_reaped(self) -> None:
         """Reap the child (only the reaper task calls this)."""
         if self.pid is None:

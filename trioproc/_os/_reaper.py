@@ -199,6 +199,12 @@ class Child(_stop.StopSequence):
         """The child is reaped and its process group has no live member."""
         return self.pid is None and not self.group_alive()
 
+    @property
+    def tree_sealed(self) -> bool:
+        """A process group can be left (and Linux sees a pipe's far end
+        close anyway)."""
+        return False
+
     async def _wait_exited(self) -> None:
         """Return once the child has exited (it is not reaped here)."""
         if self._pidfd is not None:

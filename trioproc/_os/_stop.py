@@ -45,6 +45,11 @@ class Stoppable(Protocol):
         """The child is reaped and nothing of its tree is alive."""
 
     @property
+    def tree_sealed(self) -> bool:
+        """No process can leave the tree, so once it is gone nothing can
+        hold the child's pipes (see `reap`)."""
+
+    @property
     def kill_grace(self) -> float:
         """How long to wait after the hard step before giving up."""
 
@@ -118,11 +123,19 @@ async def reap(
     Cancellation: the tree is ended and the child reaped before the
     cancellation propagates.
     """
-    told = False
+    told = gone_told = False
     try:
         await child.wait_until_reaped()
         told = True
         on_reaped()
+        if not ending.is_set() and child.tree_sealed:
+            # Where a closed read end cannot be seen from the write end
+            # (Windows), a sealed tree that is gone tells that the child's
+            # input is no longer read: say so before the block ends.
+            await _until_gone_or_set(child, ending)
+            if child.tree_gone:
+                gone_told = True
+                on_tree_gone()
         if not ending.is_set():  # no extra scheduler pass when it is
             await ending.wait()
     finally:
@@ -137,7 +150,17 @@ async def reap(
                 on_reaped()
         finally:
             child.release_tree()
-            on_tree_gone()
+            if not gone_told:
+                on_tree_gone()
+
+
+async def _until_gone_or_set(child: Stoppable, event: trio.Event) -> None:
+    """Return once the reaped *child*'s tree is gone or *event* is set."""
+    delay = _POLL_FIRST
+    while child.alive() and not event.is_set():
+        with trio.move_on_after(delay):
+            await event.wait()
+        delay = min(delay * 2, _POLL_MOST)
 
 
 async def end_tree(

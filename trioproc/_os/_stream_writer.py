@@ -14,8 +14,10 @@ piece off as it is written.
 When the queue is empty on Linux the task watches the pipe as the Linux
 writer does (a pipe's write end reports an error as soon as its read end is
 closed), so the parent learns that the child closed its stdin without writing
-anything. Elsewhere that is learnt at the next write, or when the child's
-tree is gone.
+anything. On Windows it writes no bytes now and then, which fails once the
+read end is closed (`trioproc._os._windows.wait_reader_closed`): from 5 ms apart,
+doubling to half a second. Elsewhere that is learnt at the next write, or
+when the child's tree is gone.
 """
 
 from __future__ import annotations
@@ -119,6 +121,24 @@ class StreamWriter(QueuedWriter):  # type: ignore[override]  # attrs: __attrs_in
 
     def _watched_fd(self) -> int | None:
         return self._fd if _WATCH_IDLE else None
+
+    async def _idle_until_woken(self) -> None:
+        if sys.platform == "win32":  # pragma: no cover - Windows only
+            await self._probe_until_woken()
+        else:
+            await super()._idle_until_woken()
+
+    async def _probe_until_woken(self) -> None:  # pragma: no cover - Windows only
+        if sys.platform == "win32":
+            from ._windows import wait_reader_closed
+
+            gone = False
+            with trio.CancelScope() as self._idle:
+                await wait_reader_closed(self.stream)
+                gone = True
+            self._idle = None
+            if gone and not self.queue.done and not self._chunks:
+                self._break()
 
     def _end_now(self) -> None:
         # A send stuck on a full pipe that nobody reads is cancelled.

@@ -39,7 +39,13 @@ if TYPE_CHECKING:
 
     from .._options import SpawnOptions
 
-__all__ = ["HOOKS", "JobTree", "WindowsHooks", "enable_console_colours"]
+__all__ = [
+    "HOOKS",
+    "JobTree",
+    "WindowsHooks",
+    "enable_console_colours",
+    "wait_reader_closed",
+]
 
 assert sys.platform == "win32"
 
@@ -57,6 +63,9 @@ _JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE: Final = 0x2000
 _JOB_OBJECT_BASIC_ACCOUNTING_INFORMATION: Final = 1
 _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION: Final = 9
 _ENABLE_VIRTUAL_TERMINAL_PROCESSING: Final = 0x4
+# Probing an idle pipe for its closed reader (`wait_reader_closed`).
+_PROBE_FIRST: Final = 0.005
+_PROBE_MOST: Final = 0.5
 
 
 class _IoCounters(ctypes.Structure):
@@ -177,6 +186,27 @@ def enable_console_colours(fd: int) -> bool:
     return bool(_kernel32.SetConsoleMode(handle, wanted))
 
 
+async def wait_reader_closed(stream: Any) -> None:
+    """Return once the far end of the pipe *stream* (a Trio
+    ``PipeSendStream``) is closed.
+
+    A pipe's write end learns that only by writing; a write of no bytes
+    tells without sending anything (Twisted's win32 transport polls the same
+    way), from 5 ms apart, doubling to half a second. Only the stream's
+    writer may call this, while it has nothing to send.
+    """
+    import trio
+
+    delay = _PROBE_FIRST
+    while True:
+        await trio.sleep(delay)
+        try:
+            await trio.lowlevel.write_overlapped(stream._handle_holder.handle, b"")
+        except BrokenPipeError:
+            return
+        delay = min(delay * 2, _PROBE_MOST)
+
+
 def _check(ok: object) -> None:
     if not ok:
         raise ctypes.WinError(ctypes.get_last_error())
@@ -215,6 +245,11 @@ class JobTree:
 
     process: trio.Process
     job: int | None
+
+    @property
+    def sealed(self) -> bool:
+        """No process can leave its job (no breakaway is allowed)."""
+        return True
 
     def signal(self, signum: int, *, group: bool = False) -> None:
         """INT: ``CTRL_BREAK_EVENT`` to the child's process group; TERM and
