@@ -24,7 +24,7 @@ from typing import Any, final
 
 import trio
 
-from .._spawn import exit_nursery
+from .._util import exit_nursery
 from ._child import SupervisedChild
 from ._lives import Lives
 from ._policy import RestartPolicy, Shutdown, Strategy, check_seconds
