@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, final
 
 import trio
 
-from ._options import SpawnOptions, StrOrBytesPath
+from ._options import DEFAULT_KILL_AFTER, SpawnOptions, StrOrBytesPath
 from ._spawn import spawn
 from ._util import NoPublicConstructor, ends_in_order, exit_nursery
 
@@ -39,7 +39,7 @@ def pipeline(
     cwd: StrOrBytesPath | None = None,
     stderr: int | None = None,
     check: bool = False,
-    kill_after: float = 5.0,
+    kill_after: float = DEFAULT_KILL_AFTER,
 ) -> Pipeline:
     """Run *stages* joined by pipes for the duration of an ``async with`` block.
 

@@ -18,6 +18,9 @@ import attrs
 import trio
 
 from ._options import (
+    DEFAULT_HIGH_WATER,
+    DEFAULT_KILL_AFTER,
+    DEFAULT_LOW_WATER,
     NOT_GIVEN,
     NotGiven,
     Redirect,
@@ -32,7 +35,10 @@ from ._transport import ProcessTransport
 from ._util import ends_in_order, exit_nursery
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._interfaces import IProcessProtocol
+    from ._options import SpawnKeywords
     from ._streams import OutputStream, StdinStream
 
     # What `spawn` gives in stream mode with the default fds, for the type
@@ -74,72 +80,36 @@ def spawn(
     argv: Iterable[StrOrBytesPath],
     protocol: None = None,
     *,
-    executable: StrOrBytesPath | None = None,
-    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
-    cwd: StrOrBytesPath | None = None,
     child_fds: None = None,
     pty: Literal[False] = False,
-    uid: int | str | None = None,
-    gid: int | str | None = None,
-    new_session: bool = False,
-    process_group: bool = True,
-    cgroup: bool = False,
-    kill_after: float = 5.0,
-    high_water: int = 64 * 1024,
-    low_water: int = 16 * 1024,
     stdin: NotGiven = NOT_GIVEN,
     stdout: NotGiven = NOT_GIVEN,
     stderr: NotGiven = NOT_GIVEN,
-    host: str | None = None,
-    ssh_options: Sequence[str] | StrOrBytesPath | None = None,
+    **options: Unpack[SpawnKeywords],
 ) -> Spawn[StreamTransport]: ...
 @overload
 def spawn(
     argv: Iterable[StrOrBytesPath],
     protocol: None = None,
     *,
-    executable: StrOrBytesPath | None = None,
-    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
-    cwd: StrOrBytesPath | None = None,
     child_fds: None = None,
     pty: Literal[True] | tuple[int, int],
-    uid: int | str | None = None,
-    gid: int | str | None = None,
-    new_session: bool = False,
-    process_group: bool = True,
-    cgroup: bool = False,
-    kill_after: float = 5.0,
-    high_water: int = 64 * 1024,
-    low_water: int = 16 * 1024,
     stdin: NotGiven = NOT_GIVEN,
     stdout: NotGiven = NOT_GIVEN,
     stderr: NotGiven = NOT_GIVEN,
-    host: str | None = None,
-    ssh_options: Sequence[str] | StrOrBytesPath | None = None,
+    **options: Unpack[SpawnKeywords],
 ) -> Spawn[PtyStreamTransport]: ...
 @overload
 def spawn(
     argv: Iterable[StrOrBytesPath],
     protocol: IProcessProtocol | None = None,
     *,
-    executable: StrOrBytesPath | None = None,
-    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
-    cwd: StrOrBytesPath | None = None,
     child_fds: Mapping[int, Literal["r", "w"] | int] | None = None,
     pty: bool | tuple[int, int] = False,
-    uid: int | str | None = None,
-    gid: int | str | None = None,
-    new_session: bool = False,
-    process_group: bool = True,
-    cgroup: bool = False,
-    kill_after: float = 5.0,
-    high_water: int = 64 * 1024,
-    low_water: int = 16 * 1024,
     stdin: Redirect | NotGiven = NOT_GIVEN,
     stdout: Redirect | NotGiven = NOT_GIVEN,
     stderr: Redirect | NotGiven = NOT_GIVEN,
-    host: str | None = None,
-    ssh_options: Sequence[str] | StrOrBytesPath | None = None,
+    **options: Unpack[SpawnKeywords],
 ) -> Spawn[ProcessTransport]: ...
 
 
@@ -157,9 +127,9 @@ def spawn(
     new_session: bool = False,
     process_group: bool = True,
     cgroup: bool = False,
-    kill_after: float = 5.0,
-    high_water: int = 64 * 1024,
-    low_water: int = 16 * 1024,
+    kill_after: float = DEFAULT_KILL_AFTER,
+    high_water: int = DEFAULT_HIGH_WATER,
+    low_water: int = DEFAULT_LOW_WATER,
     stdin: Redirect | NotGiven = NOT_GIVEN,
     stdout: Redirect | NotGiven = NOT_GIVEN,
     stderr: Redirect | NotGiven = NOT_GIVEN,

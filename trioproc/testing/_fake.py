@@ -36,7 +36,14 @@ from .._contract import (
     parse_signal,
 )
 from .._errors import ProcessEnded, ProcessExitedAlready
-from .._options import DEFAULT_CHILD_FDS, check_kill_after, check_protocol
+from .._options import (
+    DEFAULT_CHILD_FDS,
+    DEFAULT_HIGH_WATER,
+    DEFAULT_KILL_AFTER,
+    DEFAULT_LOW_WATER,
+    check_kill_after,
+    check_protocol,
+)
 from .._streams import StdinStream, StreamProtocol
 from ._fake_writer import FakeWriter
 
@@ -81,9 +88,9 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
         pid: int | None = 4242,
         child_fds: Mapping[int, Literal["r", "w"] | int] | None = None,
         pty: bool = False,
-        high_water: int = 64 * 1024,
-        low_water: int = 16 * 1024,
-        kill_after: float = 5.0,
+        high_water: int = DEFAULT_HIGH_WATER,
+        low_water: int = DEFAULT_LOW_WATER,
+        kill_after: float = DEFAULT_KILL_AFTER,
     ) -> None:
         layout = dict(DEFAULT_CHILD_FDS if child_fds is None else child_fds)
         if pty:
