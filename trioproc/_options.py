@@ -16,7 +16,7 @@ import attrs
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
-    from ._ssh import RemoteOptions
+    from ._ssh._options import RemoteOptions
 
 from ._arguments import (
     DEFAULT_CHILD_FDS,
