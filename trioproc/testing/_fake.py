@@ -44,7 +44,7 @@ from ._later import Later
 
 if TYPE_CHECKING:
     from .._interfaces import IProcessProtocol, IProducer
-    from .._os._reader import Hold
+    from .._os._holds import Hold
     from .._streams import OutputStream
 
 __all__ = ["FakeProcessTransport", "ScriptDriver"]

@@ -1,7 +1,7 @@
 """`FakeReader`: the holds on reading the fake child's output, and what the
 child wrote while a hold was on.
 
-The fake's counterpart of the real readers' holds (`trioproc._os._reader`):
+The fake's counterpart of the real readers' holds (`trioproc._os._holds`):
 the protocol's ``pauseProducing`` holds every output fd, a full stream buffer
 holds its own. What the child writes on a held fd waits here, per fd and in
 order, as a pipe would hold it, and goes to the protocol once no hold is left.
@@ -18,7 +18,7 @@ import trio
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .._os._reader import Hold
+    from .._os._holds import Hold
 
 __all__ = ["FakeReader"]
 
