@@ -57,3 +57,95 @@ def test_nothing_imports_upward() -> None:
             if below_top and not entry and target.startswith(TOP):
                 upward.append((module, target))
     assert upward == []
+
+
+#: The layers, lowest first, by module-name prefix (the longest prefix
+#: wins): a module imports only its own layer and those below it.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    # Pure checks, types and small mechanisms: no I/O of their own.
+    (
+        "trioproc._arguments",
+        "trioproc._errors",
+        "trioproc._expect",
+        "trioproc._flow",
+        "trioproc._interfaces",
+        "trioproc._notify",
+        "trioproc._options",
+        "trioproc._ssh._options",
+        "trioproc._statistics",
+        "trioproc._util",
+    ),
+    # How this OS starts, feeds, watches and ends a process.
+    ("trioproc._os",),
+    # The transport and its streams, and the ssh wrapper below spawn().
+    (
+        "trioproc._contract",
+        "trioproc._output",
+        "trioproc._protocol",
+        "trioproc._ssh",
+        "trioproc._stdin",
+        "trioproc._streams",
+        "trioproc._transport",
+    ),
+    ("trioproc._spawn",),
+    ("trioproc._pipeline", "trioproc._run", "trioproc._supervision"),
+    # The top: commands, fleets, the shipped fakes, and the package itself.
+    (
+        "trioproc",
+        "trioproc.__main__",
+        "trioproc._cli",
+        "trioproc._control",
+        "trioproc._export",
+        "trioproc._fleet",
+        "trioproc.testing",
+    ),
+)
+
+
+def _layer(module: str) -> int:
+    best, found = -1, -1
+    for number, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            # (The package itself is a layer of its own name, not a prefix.)
+            inside = prefix != "trioproc" and module.startswith(prefix + ".")
+            if (module == prefix or inside) and len(prefix) > best:
+                best, found = len(prefix), number
+    return found
+
+
+def _resolved_imports(path: Path) -> set[str]:
+    """The package's modules *path* imports, with ``from . import _x``
+    resolved to the module ``_x`` rather than its package."""
+    found = set()
+    for target in _imports(path):
+        found.add(target)
+    name = _module(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            parent = ".".join(base + ([node.module] if node.module else []))
+            for alias in node.names:
+                folder = ROOT.parent.joinpath(*parent.split("."), alias.name)
+                if folder.with_suffix(".py").exists() or folder.is_dir():
+                    found.add(f"{parent}.{alias.name}")
+    return found
+
+
+def test_every_module_has_a_layer_and_imports_only_down() -> None:
+    """Layers point one way -- OS layer, transport, spawn, its users, the
+    top -- for every module, a new one included (a module no layer names
+    fails here), and for every import, type-only and ``from . import _x``
+    ones included."""
+    unplaced, upward = [], []
+    for path in sorted(ROOT.rglob("*.py")):
+        module = _module(path)
+        layer = _layer(module)
+        if layer < 0:
+            unplaced.append(module)
+            continue
+        for target in _resolved_imports(path):
+            if _layer(target) > layer:
+                upward.append((module, target))
+    assert unplaced == []
+    assert upward == []

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ._errors import ProcessEnded
     from ._flow import InputEnd
     from ._interfaces import IProcessProtocol, IProducer
-    from ._os._reader import Hold
+    from ._os._holds import Hold
     from ._streams import OutputStream, StdinStream, StreamHost
 
 __all__ = [

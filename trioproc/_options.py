@@ -16,7 +16,7 @@ import attrs
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
-    from ._ssh import RemoteOptions
+    from ._ssh._options import RemoteOptions
 
 from ._arguments import (
     DEFAULT_CHILD_FDS,
@@ -33,7 +33,9 @@ from ._arguments import (
 
 __all__ = [
     "DEFAULT_CHILD_FDS",
+    "DEFAULT_HIGH_WATER",
     "DEFAULT_KILL_AFTER",
+    "DEFAULT_LOW_WATER",
     "DEFAULT_MAX_RESTARTS",
     "DEFAULT_MAX_SECONDS",
     "DEFAULT_READY_TIMEOUT",
@@ -53,6 +55,10 @@ ChildFDs: TypeAlias = "Mapping[int, Literal['r', 'w'] | int]"
 
 #: Seconds between SIGTERM and SIGKILL when a child is stopped.
 DEFAULT_KILL_AFTER: Final = 5.0
+#: Bytes queued for a child's stdin at which a streaming producer is paused...
+DEFAULT_HIGH_WATER: Final = 64 * 1024
+#: ...and below which it is resumed.
+DEFAULT_LOW_WATER: Final = 16 * 1024
 #: Seconds a supervised child's ready check may take.
 DEFAULT_READY_TIMEOUT: Final = 10.0
 #: A supervisor's restart intensity: more than this many restarts...
@@ -106,6 +112,28 @@ _PROTOCOL_CALLBACKS: Final = (
 )
 
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TypedDict
+
+    class SpawnKeywords(TypedDict, total=False):
+        """The keyword arguments every overload of `trioproc.spawn` takes alike."""
+
+        executable: StrOrBytesPath | None
+        env: Mapping[str, str] | Mapping[bytes, bytes] | None
+        cwd: StrOrBytesPath | None
+        uid: int | str | None
+        gid: int | str | None
+        new_session: bool
+        process_group: bool
+        cgroup: bool
+        kill_after: float
+        high_water: int
+        low_water: int
+        host: str | None
+        ssh_options: Sequence[str] | StrOrBytesPath | None
+
+
 @final
 @attrs.frozen
 class SpawnOptions:
@@ -154,9 +182,9 @@ class SpawnOptions:
         new_session: bool = False,
         process_group: bool = True,
         cgroup: bool = False,
-        kill_after: float = 5.0,
-        high_water: int = 64 * 1024,
-        low_water: int = 16 * 1024,
+        kill_after: float = DEFAULT_KILL_AFTER,
+        high_water: int = DEFAULT_HIGH_WATER,
+        low_water: int = DEFAULT_LOW_WATER,
         stdin: Redirect | NotGiven = NOT_GIVEN,
         stdout: Redirect | NotGiven = NOT_GIVEN,
         stderr: Redirect | NotGiven = NOT_GIVEN,

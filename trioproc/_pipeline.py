@@ -10,7 +10,6 @@ sees end of file when its writer ends and no byte passes through Python.
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal, final
 
 import trio
 
-from ._options import SpawnOptions, StrOrBytesPath
-from ._spawn import exit_nursery, spawn
-from ._util import NoPublicConstructor
+from ._options import DEFAULT_KILL_AFTER, SpawnOptions, StrOrBytesPath
+from ._spawn import spawn
+from ._util import NoPublicConstructor, ends_in_order, exit_nursery
 
 if TYPE_CHECKING:
     from ._streams import OutputStream, StdinStream
@@ -40,7 +39,7 @@ def pipeline(
     cwd: StrOrBytesPath | None = None,
     stderr: int | None = None,
     check: bool = False,
-    kill_after: float = 5.0,
+    kill_after: float = DEFAULT_KILL_AFTER,
 ) -> Pipeline:
     """Run *stages* joined by pipes for the duration of an ``async with`` block.
 
@@ -292,12 +291,8 @@ class Pipeline(metaclass=NoPublicConstructor):
         assert manager is not None
         assert self._nursery is not None
         self._nursery_manager = None
-        if exc is None and trio.current_effective_deadline() != -math.inf:
+        if ends_in_order(exc, self._nursery):
             self._leave.set()  # each stage leaves its block as a block does
-        elif exc is not None and not isinstance(exc, trio.Cancelled):
-            # (A Cancelled comes from a scope around the block, which
-            # already cancels the stages.)
-            self._nursery.cancel_scope.cancel()
         suppressed = await exit_nursery(manager, exc_type, exc, tb)
         if exc is None and self._check:
             code = self.returncode

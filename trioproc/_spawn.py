@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import (
@@ -11,7 +9,6 @@ from typing import (
     Any,
     Generic,
     Literal,
-    NoReturn,
     TypeVar,
     final,
     overload,
@@ -21,6 +18,9 @@ import attrs
 import trio
 
 from ._options import (
+    DEFAULT_HIGH_WATER,
+    DEFAULT_KILL_AFTER,
+    DEFAULT_LOW_WATER,
     NOT_GIVEN,
     NotGiven,
     Redirect,
@@ -32,15 +32,13 @@ from ._os._backends import check_options, current_backend
 from ._ssh import RemoteSession, check_remote
 from ._streams import StreamProtocol
 from ._transport import ProcessTransport
-
-if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
-    # The stub is installed only where Python 3.10 runs.
-    from exceptiongroup import (  # type: ignore[import-not-found,unused-ignore]
-        BaseExceptionGroup,
-    )
+from ._util import ends_in_order, exit_nursery
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._interfaces import IProcessProtocol
+    from ._options import SpawnKeywords
     from ._streams import OutputStream, StdinStream
 
     # What `spawn` gives in stream mode with the default fds, for the type
@@ -82,72 +80,36 @@ def spawn(
     argv: Iterable[StrOrBytesPath],
     protocol: None = None,
     *,
-    executable: StrOrBytesPath | None = None,
-    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
-    cwd: StrOrBytesPath | None = None,
     child_fds: None = None,
     pty: Literal[False] = False,
-    uid: int | str | None = None,
-    gid: int | str | None = None,
-    new_session: bool = False,
-    process_group: bool = True,
-    cgroup: bool = False,
-    kill_after: float = 5.0,
-    high_water: int = 64 * 1024,
-    low_water: int = 16 * 1024,
     stdin: NotGiven = NOT_GIVEN,
     stdout: NotGiven = NOT_GIVEN,
     stderr: NotGiven = NOT_GIVEN,
-    host: str | None = None,
-    ssh_options: Sequence[str] | StrOrBytesPath | None = None,
+    **options: Unpack[SpawnKeywords],
 ) -> Spawn[StreamTransport]: ...
 @overload
 def spawn(
     argv: Iterable[StrOrBytesPath],
     protocol: None = None,
     *,
-    executable: StrOrBytesPath | None = None,
-    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
-    cwd: StrOrBytesPath | None = None,
     child_fds: None = None,
     pty: Literal[True] | tuple[int, int],
-    uid: int | str | None = None,
-    gid: int | str | None = None,
-    new_session: bool = False,
-    process_group: bool = True,
-    cgroup: bool = False,
-    kill_after: float = 5.0,
-    high_water: int = 64 * 1024,
-    low_water: int = 16 * 1024,
     stdin: NotGiven = NOT_GIVEN,
     stdout: NotGiven = NOT_GIVEN,
     stderr: NotGiven = NOT_GIVEN,
-    host: str | None = None,
-    ssh_options: Sequence[str] | StrOrBytesPath | None = None,
+    **options: Unpack[SpawnKeywords],
 ) -> Spawn[PtyStreamTransport]: ...
 @overload
 def spawn(
     argv: Iterable[StrOrBytesPath],
     protocol: IProcessProtocol | None = None,
     *,
-    executable: StrOrBytesPath | None = None,
-    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
-    cwd: StrOrBytesPath | None = None,
     child_fds: Mapping[int, Literal["r", "w"] | int] | None = None,
     pty: bool | tuple[int, int] = False,
-    uid: int | str | None = None,
-    gid: int | str | None = None,
-    new_session: bool = False,
-    process_group: bool = True,
-    cgroup: bool = False,
-    kill_after: float = 5.0,
-    high_water: int = 64 * 1024,
-    low_water: int = 16 * 1024,
     stdin: Redirect | NotGiven = NOT_GIVEN,
     stdout: Redirect | NotGiven = NOT_GIVEN,
     stderr: Redirect | NotGiven = NOT_GIVEN,
-    host: str | None = None,
-    ssh_options: Sequence[str] | StrOrBytesPath | None = None,
+    **options: Unpack[SpawnKeywords],
 ) -> Spawn[ProcessTransport]: ...
 
 
@@ -165,9 +127,9 @@ def spawn(
     new_session: bool = False,
     process_group: bool = True,
     cgroup: bool = False,
-    kill_after: float = 5.0,
-    high_water: int = 64 * 1024,
-    low_water: int = 16 * 1024,
+    kill_after: float = DEFAULT_KILL_AFTER,
+    high_water: int = DEFAULT_HIGH_WATER,
+    low_water: int = DEFAULT_LOW_WATER,
     stdin: Redirect | NotGiven = NOT_GIVEN,
     stdout: Redirect | NotGiven = NOT_GIVEN,
     stderr: Redirect | NotGiven = NOT_GIVEN,
@@ -392,66 +354,14 @@ class Spawn(Generic[_T_co]):
         assert transport is not None
         assert manager is not None
         self._nursery_manager = None
-        if exc is None and trio.current_effective_deadline() != -math.inf:
+        assert self._nursery is not None
+        if ends_in_order(exc, self._nursery):
             transport._finish()
         else:
-            # (A body that left without a checkpoint after its scope was
-            # cancelled is cancelled too: its tasks see it at once.)
             transport._abandon()
-            if exc is not None and not isinstance(exc, trio.Cancelled):
-                # A Cancelled from the body comes from a scope around this
-                # block, which already cancels our tasks; anything else must
-                # stop them.
-                assert self._nursery is not None
-                self._nursery.cancel_scope.cancel()
         try:
             return await exit_nursery(manager, exc_type, exc, tb)
         finally:
             transport._release()
             if self._session is not None:
                 self._session.close()
-
-
-async def exit_nursery(
-    manager: Any,
-    exc_type: type[BaseException] | None,
-    exc: BaseException | None,
-    tb: TracebackType | None,
-) -> bool:
-    """Leave *manager* (a ``trio.open_nursery()`` entered by hand) as a block
-    ends by *exc*, with every trioproc block's exception policy: a single
-    error leaves as itself, cancellations as one, several errors as a group."""
-    try:
-        return bool(await manager.__aexit__(exc_type, exc, tb))
-    except BaseExceptionGroup as group:
-        single = _one_error(group)
-        if single is None:
-            raise
-        if single is exc:
-            return False
-        _reraise(single)
-
-
-def _one_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """The error *group* stands for, if it holds one; ``None`` if several.
-
-    Cancellations alone stand for one cancellation: they all come from the
-    same scope around the block. Beside a real error they are dropped.
-    """
-    leaves: Sequence[BaseException] = group.exceptions
-    errors = [e for e in leaves if not isinstance(e, trio.Cancelled)]
-    if not errors:
-        return leaves[0]
-    if len(errors) == 1:
-        return errors[0]
-    return None
-
-
-def _reraise(exc: BaseException) -> NoReturn:
-    # Raise *exc* as it was: without the group as its context.
-    context = exc.__context__
-    try:
-        raise exc
-    finally:
-        exc.__context__ = context
-        del exc, context

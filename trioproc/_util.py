@@ -5,17 +5,29 @@ transport, a stream, a pipeline) refuses to be built by its users, as trio's
 metaclass of that name does: ``Cls(...)`` raises `TypeError`, and the library
 builds one with ``Cls._create(...)``, which runs the ordinary ``__init__``.
 `fail` is how a stream refuses a call, so that a cancelled task sees its
-cancellation first.
+cancellation first. `ends_in_order` and `exit_nursery` are the one way every
+block that enters a nursery by hand (``spawn()``, a pipeline, the fake spawn,
+the supervisor) decides how it ends and which exception leaves it.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from abc import ABCMeta
+from collections.abc import Sequence
+from types import TracebackType
 from typing import Any, NoReturn, TypeVar
 
 import trio
 
-__all__ = ["NoPublicConstructor", "fail"]
+if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
+    # The stub is installed only where Python 3.10 runs.
+    from exceptiongroup import (  # type: ignore[import-not-found,unused-ignore]
+        BaseExceptionGroup,
+    )
+
+__all__ = ["NoPublicConstructor", "ends_in_order", "exit_nursery", "fail", "one_error"]
 
 _T = TypeVar("_T")
 
@@ -44,3 +56,66 @@ async def fail(error: Exception) -> NoReturn:
     closed stream."""
     await trio.lowlevel.checkpoint_if_cancelled()
     raise error
+
+
+def ends_in_order(exc: BaseException | None, nursery: trio.Nursery) -> bool:
+    """Whether a block whose tasks run in *nursery*, left with *exc*, lets
+    them end in order (write out input, read to end of file) rather than
+    stopping them.
+
+    In order means the body ended without an error and is not cancelled.
+    Otherwise an error cancels *nursery* here; a cancellation (a
+    `trio.Cancelled` from the body, or a body that left a cancelled scope
+    without a checkpoint) comes from a scope around the block, which already
+    cancels the tasks.
+    """
+    if exc is None and trio.current_effective_deadline() != -math.inf:
+        return True
+    if exc is not None and not isinstance(exc, trio.Cancelled):
+        nursery.cancel_scope.cancel()
+    return False
+
+
+async def exit_nursery(
+    manager: Any,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> bool:
+    """Leave *manager* (a ``trio.open_nursery()`` entered by hand) as a block
+    ends by *exc*, with every trioproc block's exception policy: a single
+    error leaves as itself, cancellations as one, several errors as a group."""
+    try:
+        return bool(await manager.__aexit__(exc_type, exc, tb))
+    except BaseExceptionGroup as group:
+        single = one_error(group)
+        if single is None:
+            raise
+        if single is exc:
+            return False
+        _reraise(single)
+
+
+def one_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The error *group* stands for, if it holds one; ``None`` if several.
+
+    Cancellations alone stand for one cancellation: they all come from the
+    same scope around the block. Beside a real error they are dropped.
+    """
+    leaves: Sequence[BaseException] = group.exceptions
+    errors = [e for e in leaves if not isinstance(e, trio.Cancelled)]
+    if not errors:
+        return leaves[0]
+    if len(errors) == 1:
+        return errors[0]
+    return None
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    # Raise *exc* as it was: without the group as its context.
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+        del exc, context

@@ -52,6 +52,7 @@ from ._cgroupfs import (
     find_v2_root,
     own_cgroup,
 )
+from ._pidfds import signal_listed
 
 __all__ = [
     "CgroupUnavailableError",
@@ -66,8 +67,6 @@ __all__ = [
 KillMethod = Literal["cgroup.kill", "freeze"]
 
 _NOT_WRITABLE: Final = "needs root or a delegated subtree"
-#: pidfds held open at once while signalling (bounds the fds in use).
-_SIGNAL_BATCH: Final = 256
 #: The longest pause between two looks at ``cgroup.events``.
 _POLL_CAP: Final = 0.02
 
@@ -92,11 +91,6 @@ def _write(path: Path, data: bytes) -> None:
 def _read(path: Path) -> str:
     with open(path, encoding="ascii") as f:
         return f.read()
-
-
-def _batches(pids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(pids), _SIGNAL_BATCH):
-        yield pids[start : start + _SIGNAL_BATCH]
 
 
 @final
@@ -245,7 +239,7 @@ class ChildCgroup:
         """
         with _placing_lock:
             self._refuse_if_inside()
-            return self._signal_listed(signum)
+            return signal_listed(self.pids, signum)
 
     async def kill(self, *, method: KillMethod | None = None) -> None:
         """End every process in the cgroup with SIGKILL, forks in flight too.
@@ -289,7 +283,7 @@ class ChildCgroup:
             # Also when cancelled: SIGKILL whatever is listed, then thaw --
             # a cgroup left frozen would hold its processes forever.
             try:
-                self._signal_listed(signal.SIGKILL)
+                signal_listed(self.pids, signal.SIGKILL)
             finally:
                 _write(freeze, b"0")
 
@@ -367,34 +361,6 @@ class ChildCgroup:
         while self._event(key) != value:
             await trio.sleep(delay)
             delay = min(delay * 2, _POLL_CAP)
-
-    def _signal_listed(self, signum: int) -> int:
-        sent = 0
-        for batch in _batches(self.pids()):
-            pidfds: dict[int, int] = {}
-            try:
-                for pid in batch:
-                    try:
-                        pidfds[pid] = os.pidfd_open(pid)
-                    except ProcessLookupError:  # exited since the listing
-                        continue
-                    except OSError:  # pragma: no cover - before 5.3, sandboxes
-                        # No pidfds: signal by pid, the only way left.
-                        if pid in self.pids():
-                            with contextlib.suppress(ProcessLookupError):
-                                os.kill(pid, signum)
-                                sent += 1
-                        continue
-                listed = set(self.pids())
-                for pid, pidfd in pidfds.items():
-                    if pid in listed:
-                        with contextlib.suppress(ProcessLookupError):
-                            signal.pidfd_send_signal(pidfd, signum)
-                            sent += 1
-            finally:
-                for pidfd in pidfds.values():
-                    os.close(pidfd)
-        return sent
 
 
 _swept: set[Path] = set()

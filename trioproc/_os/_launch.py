@@ -25,9 +25,7 @@ import marshal
 import os
 import signal
 import stat
-import struct
 import sys
-import termios
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
@@ -36,13 +34,14 @@ import trio
 from . import _posix_spawn, _trampoline
 from ._cgroup import CgroupUnavailableError
 from ._posix_spawn import FileActions, posix_spawn
+from ._pty import open_pty
 from ._reader import F_SETPIPE_SZ
 
 if TYPE_CHECKING:
     from .._options import SpawnOptions
     from ._cgroup import ChildCgroup
 
-__all__ = ["Launch", "find_program", "prepare", "set_window_size"]
+__all__ = ["Launch", "find_program", "prepare"]
 
 _TRAMPOLINE: Final = os.fsencode(os.path.abspath(_trampoline.__file__))
 _PAYLOAD_LIMIT: Final = 1 << 20
@@ -225,7 +224,7 @@ def prepare(options: SpawnOptions) -> Launch:
                 sources[child_fd] = _copy_parent_fd(child_fd, how, top)
                 to_close.append(sources[child_fd])
         if options.pty is not None:
-            pty_master, slave = _open_pty(options.pty)
+            pty_master, slave = open_pty(options.pty)
             kept.append(pty_master)
             # Held open until the child has the terminal: a master with no
             # slave open reads as end of output.
@@ -364,23 +363,6 @@ def _explain(exc: OSError, program: bytes, cwd: bytes | None) -> OSError:
         if not cwd_ok:
             return OSError(code, f"{message} (cwd)", os.fsdecode(cwd))
     return OSError(code, message, os.fsdecode(program))
-
-
-def _open_pty(size: tuple[int, int]) -> tuple[int, int]:
-    master, slave = os.openpty()  # both close-on-exec (PEP 446)
-    try:
-        set_window_size(slave, *size)
-        os.set_blocking(master, False)
-    except BaseException:  # pragma: no cover - ioctl on a new terminal
-        os.close(master)
-        os.close(slave)
-        raise
-    return master, slave
-
-
-def set_window_size(fd: int, rows: int, cols: int) -> None:
-    """Set the window size of the terminal *fd* (the child gets SIGWINCH)."""
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 def _plan_trampoline(

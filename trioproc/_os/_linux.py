@@ -5,14 +5,14 @@ own."""
 from __future__ import annotations
 
 import contextlib
-import termios
 from typing import TYPE_CHECKING, Final, final
 
 import trio
 
 from . import _reaper
 from ._cgroup import ChildCgroup
-from ._launch import prepare, set_window_size
+from ._launch import prepare
+from ._pty import set_window_size, terminal_eof
 from ._reader import Reader
 from ._reaper import Child
 from ._seam import Launched
@@ -74,7 +74,7 @@ class LinuxBackend:
                     write_end,
                     options.high_water,
                     options.low_water,
-                    eof=_terminal_eof(write_end) if terminal else None,
+                    eof=terminal_eof(write_end) if terminal else None,
                 )
                 for fd, write_end in launch.writers.items()
             },
@@ -101,11 +101,3 @@ async def _discard_cgroup(cgroup: ChildCgroup) -> None:
         await cgroup.wait_empty()
     with contextlib.suppress(OSError):  # pragma: no cover - stuck in the kernel
         cgroup.remove()
-
-
-def _terminal_eof(master: int) -> bytes:
-    """The terminal's end-of-file character (VEOF, ^D unless changed)."""
-    try:
-        return bytes(termios.tcgetattr(master)[6][termios.VEOF])
-    except (termios.error, OSError):  # pragma: no cover - not a terminal
-        return b"\x04"

@@ -22,8 +22,8 @@ from .._flow import InputEnd
 
 if TYPE_CHECKING:
     from .._options import SpawnOptions
+    from ._holds import Hold
     from ._launch import Launch
-    from ._reader import Hold
 
 __all__ = [
     "Backend",

@@ -27,7 +27,8 @@ import trio
 from .._errors import ProcessExitedAlready
 from .._notify import NotifySocket
 from .._protocol import ProcessProtocol
-from .._spawn import _one_error, spawn
+from .._spawn import spawn
+from .._util import one_error
 from ._notifications import notify_plan, receive, watchdog
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
@@ -414,4 +415,4 @@ async def live_task(
         failure = group.subgroup(Exception)
         if not started or failure is None or failure != group:
             raise
-        return 1, _one_error(group) or group
+        return 1, one_error(group) or group

@@ -35,6 +35,8 @@ from typing import Final, Literal, TypeAlias, final
 
 import attrs
 
+from .._options import DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS
+
 __all__ = [
     "Backoff",
     "Decision",
@@ -171,8 +173,8 @@ class RestartPolicy:
     """
 
     strategy: Strategy = "one_for_one"
-    max_restarts: int = 3
-    max_seconds: float = 5.0
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    max_seconds: float = DEFAULT_MAX_SECONDS
     draw: Callable[[], float] = random.random
     shutdown: Shutdown = "reverse"
     _children: dict[str, _Child] = attrs.field(init=False, factory=dict)

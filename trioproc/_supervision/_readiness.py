@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from .._errors import ChildNotReady
+from .._options import is_port
 from .._ssh import host_name
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def ready_on_port(
     *every* seconds). *host* defaults to the child's own: the host name of
     its ``host=`` for a remote child (an ssh_config alias is not followed),
     else 127.0.0.1."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+    if not is_port(port):
         raise ValueError(f"port must be from 1 to 65535, not {port!r}")
 
     async def check(child: SupervisedChild) -> None:

@@ -13,7 +13,12 @@ from typing import Final, Literal, TypeAlias, final
 import attrs
 
 from .._errors import ProcessEnded
-from .._options import SpawnOptions, StrOrBytesPath
+from .._options import (
+    DEFAULT_KILL_AFTER,
+    DEFAULT_READY_TIMEOUT,
+    SpawnOptions,
+    StrOrBytesPath,
+)
 from .._os._backends import unavailable
 from .._ssh import check_remote
 from ._policy import RESTART_TYPES, Backoff, RestartType, check_seconds
@@ -95,9 +100,9 @@ class ChildSpec:
     task: Callable[..., Awaitable[object]] | None = None
     restart: RestartType = "permanent"
     ready: ReadyCheck | None = None
-    ready_timeout: float = 10.0
+    ready_timeout: float = DEFAULT_READY_TIMEOUT
     watchdog: float | None = None
-    kill_after: float = 5.0
+    kill_after: float = DEFAULT_KILL_AFTER
     backoff: Backoff = attrs.field(factory=Backoff)
     env: Mapping[str, str] | None = None
     cwd: StrOrBytesPath | None = None

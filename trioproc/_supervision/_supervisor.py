@@ -24,7 +24,12 @@ from typing import Any, final
 
 import trio
 
-from .._spawn import exit_nursery
+from .._options import (
+    DEFAULT_MAX_RESTARTS,
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+)
+from .._util import exit_nursery
 from ._child import SupervisedChild
 from ._lives import Lives
 from ._policy import RestartPolicy, Shutdown, Strategy, check_seconds
@@ -85,11 +90,11 @@ class Supervisor:
     def __init__(
         self,
         strategy: Strategy = "one_for_one",
-        max_restarts: int = 3,
-        max_seconds: float = 5.0,
+        max_restarts: int = DEFAULT_MAX_RESTARTS,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
         *,
         shutdown: Shutdown = "reverse",
-        shutdown_timeout: float = 60.0,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         on_output: OutputSink | None = print_lines,
         on_event: EventSink | None = None,
     ) -> None:

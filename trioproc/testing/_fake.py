@@ -6,21 +6,14 @@ It accepts and refuses exactly what the real transport does (both are a
 stream, and calls the protocol's callbacks in the contract's order. A test
 plays the child with the drivers `deliver`, `lose`, `exit`, `stall` and
 `drain`; a script that plays it from a task (the fake spawn) also uses a
-`ScriptDriver`.
-
-One rule keeps it faithful: the real transport never calls the protocol from
-inside a method the protocol called; it does so later, from its tasks. So
-what a transport method sets off -- a write end lost after ``closeStdin()``,
-held output after ``resumeProducing()``, a pull producer's next turn, the
-death of a child sent SIGKILL -- waits here until the next driver call, an
-``await`` on the fake, or `flush`.
+`ScriptDriver`. What the real transport does later, from its tasks, the
+fake defers too (`trioproc.testing._later.Later`).
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from collections import deque
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Literal, final
@@ -36,13 +29,22 @@ from .._contract import (
     parse_signal,
 )
 from .._errors import ProcessEnded, ProcessExitedAlready
-from .._options import DEFAULT_CHILD_FDS, check_kill_after, check_protocol
+from .._options import (
+    DEFAULT_CHILD_FDS,
+    DEFAULT_HIGH_WATER,
+    DEFAULT_KILL_AFTER,
+    DEFAULT_LOW_WATER,
+    check_kill_after,
+    check_protocol,
+)
 from .._streams import StdinStream, StreamProtocol
+from ._fake_reader import FakeReader
 from ._fake_writer import FakeWriter
+from ._later import Later
 
 if TYPE_CHECKING:
     from .._interfaces import IProcessProtocol, IProducer
-    from .._os._reader import Hold
+    from .._os._holds import Hold
     from .._streams import OutputStream
 
 __all__ = ["FakeProcessTransport", "ScriptDriver"]
@@ -81,9 +83,9 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
         pid: int | None = 4242,
         child_fds: Mapping[int, Literal["r", "w"] | int] | None = None,
         pty: bool = False,
-        high_water: int = 64 * 1024,
-        low_water: int = 16 * 1024,
-        kill_after: float = 5.0,
+        high_water: int = DEFAULT_HIGH_WATER,
+        low_water: int = DEFAULT_LOW_WATER,
+        kill_after: float = DEFAULT_KILL_AFTER,
     ) -> None:
         layout = dict(DEFAULT_CHILD_FDS if child_fds is None else child_fds)
         if pty:
@@ -96,12 +98,13 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
         self.window_size: tuple[int, int] | None = (24, 80) if pty else None
         self._terminal = pty
         self._kill_after = check_kill_after(kill_after)
+        self._later = Later()
         self._writers = {
             fd: FakeWriter(
                 high_water,
                 low_water,
                 terminal=pty,
-                defer=self._defer,
+                defer=self._later.defer,
                 lost=partial(self._lose, fd),
             )
             for fd, how in layout.items()
@@ -112,20 +115,13 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
             fd for fd, how in layout.items() if isinstance(how, int)
         )
         self._open_fds = {*self._writers, *self._readable}
-        # Reading is held by the protocol (pauseProducing), for every fd,
-        # and by full stream buffers, per fd.
-        self._protocol_paused = False
-        self._buffer_full: set[int] = set()
-        self._held: deque[tuple[int, bytes]] = deque()
-        self._later: deque[Callable[[], object]] = deque()
-        self._work = trio.Event()
+        self._reading = FakeReader(self._received)
         self._status: int | None = None
         self._reason: ProcessEnded | None = None
         self._ended = False
         self._failed = False
         self._exited = trio.Event()
         self._fd_lost = {fd: trio.Event() for fd in self._open_fds}
-        self._reading_changed = trio.Event()
         self._signal_handler: Callable[[int], bool] | None = None
         self._streams: dict[int, OutputStream] = {}
         self._stdin: StdinStream | None = None
@@ -155,10 +151,7 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
         data = as_bytes(data)
         if childFD in self.closedChildFDs or not data:
             return  # the parent closed it: discarded, as a closed pipe would
-        if self._paused(childFD) or any(fd == childFD for fd, _ in self._held):
-            self._held.append((childFD, data))  # per fd, as each fd has a pump
-        else:
-            self._call(self._protocol.childDataReceived, childFD, data)
+        self._reading.receive(childFD, data)
         self.flush()
 
     def lose(self, childFD: int) -> None:
@@ -198,7 +191,7 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
         self._status = (signal & 0x7F) if signal is not None else (code & 0xFF) << 8
         self.pid = None
         self._exited.set()
-        self._work.set()  # a kernel task waits for the end too
+        self._later.wake()  # a kernel task waits for the end too
         self._report_exited(ProcessEnded.from_wait_status(self._status))
         self.flush()
 
@@ -219,8 +212,7 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
         """Deliver what transport calls set off and the real transport would
         deliver from its tasks: lost fds, held output, a pull producer's turn,
         a SIGKILLed child's end."""
-        while self._later:
-            self._later.popleft()()
+        self._later.run()
 
     # --- what a test inspects ------------------------------------------------
 
@@ -263,7 +255,7 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
         if handler is not None and handler(signum):
             return
         if signum == signal.SIGKILL:
-            self._defer(self._killed)
+            self._later.defer(self._killed)
 
     # --- Trio-native additions ---------------------------------------------
 
@@ -299,37 +291,22 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
         return sorted(self._readable)
 
     def _pause_reading(self, fd: int, hold: Hold = "buffer") -> None:
-        if hold == "protocol":
-            self._protocol_paused = True  # (for every fd)
-        else:
-            self._buffer_full.add(fd)
+        self._reading.hold(fd, hold)
 
     def _resume_reading(self, fd: int, hold: Hold = "buffer") -> None:
-        if hold == "protocol" and self._protocol_paused:
-            self._protocol_paused = False
-            self._defer(self._release_held)
-        elif hold == "buffer" and fd in self._buffer_full:
-            self._buffer_full.discard(fd)
-            self._defer(self._release_held)
+        if self._reading.lift(fd, hold):
+            self._later.defer(self._reading.release)
 
     def _reader_state(self, fd: int) -> tuple[bool, bool]:
         closed = fd in self.closedChildFDs or fd not in self._open_fds
-        return self._paused(fd), closed
+        return self._reading.paused(fd), closed
 
     def _set_window_size(self, rows: int, cols: int) -> None:
         if 1 not in self._open_fds:
             raise trio.ClosedResourceError("the pseudo-terminal is closed")
         self.window_size = (rows, cols)
 
-    def _paused(self, fd: int) -> bool:
-        return self._protocol_paused or fd in self._buffer_full
-
     # --- internals ---------------------------------------------------------
-
-    def _defer(self, action: Callable[[], object]) -> None:
-        """Queue what the real transport would do later, from a task."""
-        self._later.append(action)
-        self._work.set()
 
     def _writer(self, fd: int) -> FakeWriter:
         writer = self._writers.get(fd)
@@ -348,10 +325,10 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
             if not stdin.queue.done:
                 self.closedChildFDs.add(0)
                 stdin.end(broken=False)
-                self._defer(lambda: self._lose(0))
+                self._later.defer(lambda: self._lose(0))
             handler = self._signal_handler
             if handler is not None:
-                self._defer(partial(handler, signal.SIGHUP))
+                self._later.defer(partial(handler, signal.SIGHUP))
         writer = self._writers.get(fd)
         if writer is not None:
             if not writer.queue.done:
@@ -362,9 +339,9 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
             return False
         if fd not in self.closedChildFDs:
             self.closedChildFDs.add(fd)
-            self._held = deque(item for item in self._held if item[0] != fd)
+            self._reading.drop(fd)
             if fd in self._open_fds:
-                self._defer(lambda: self._lose(fd))
+                self._later.defer(lambda: self._lose(fd))
         return True
 
     def _lose(self, fd: int, *, broken: bool = False) -> None:
@@ -377,18 +354,9 @@ class FakeProcessTransport(TransportBase[FakeWriter]):
             writer.end(broken)
         self._report_lost(fd)
 
-    def _release_held(self) -> None:
-        kept: deque[tuple[int, bytes]] = deque()
-        while self._held:
-            fd, data = self._held.popleft()
-            if self._paused(fd) or any(other == fd for other, _ in kept):
-                kept.append((fd, data))
-            else:
-                self._call(self._protocol.childDataReceived, fd, data)
-        self._held = kept
-        # Wake who waits for reading, to look again; a fresh event for the next.
-        changed, self._reading_changed = self._reading_changed, trio.Event()
-        changed.set()
+    def _received(self, fd: int, data: bytes) -> None:
+        """Give the protocol one chunk the child wrote (see `FakeReader`)."""
+        self._call(self._protocol.childDataReceived, fd, data)
 
     def _killed(self) -> None:
         if self._status is None:
@@ -448,16 +416,14 @@ class ScriptDriver:
             fake.flush()
             if fake._status is not None and not fake._open_fds:
                 break
-            fake._work = trio.Event()
-            if not fake._later:
-                await fake._work.wait()
+            await fake._later.wait()
         await trio.lowlevel.checkpoint()
 
     async def until_reading(self, fd: int) -> None:
         """Return once the parent reads *fd* (a child blocks on a full pipe)."""
         fake = self.fake
-        while fake._paused(fd) and fd not in fake.closedChildFDs:
-            await fake._reading_changed.wait()
+        while fake._reading.paused(fd) and fd not in fake.closedChildFDs:
+            await fake._reading.changed.wait()
         await trio.lowlevel.checkpoint()
 
     async def until_lost(self, fd: int) -> None:
@@ -474,6 +440,5 @@ class ScriptDriver:
             fake.closeChildFD(fd)
         for stream in fake._streams.values():
             stream._discard()
-        fake._protocol_paused = False
-        fake._buffer_full.clear()
-        fake._defer(fake._release_held)
+        fake._reading.lift_all()
+        fake._later.defer(fake._reading.release)

@@ -22,7 +22,8 @@ import attrs
 import trio
 
 from .. import _spawn
-from .._spawn import Spawn, exit_nursery
+from .._spawn import Spawn
+from .._util import ends_in_order, exit_nursery
 from ._fake import FakeProcessTransport, ScriptDriver
 
 if TYPE_CHECKING:
@@ -328,12 +329,11 @@ class _FakeBlock:
         assert manager is not None
         assert nursery is not None
         try:
-            if exc is None:
-                # As the real block: close the write ends after their data,
-                # keep delivering (stream mode: discard), wait for the end.
+            # As the real block: in order, close the write ends after their
+            # data, keep delivering (stream mode: discard), wait for the end;
+            # else the player stops the child.
+            if ends_in_order(exc, nursery):
                 ScriptDriver(fake).leave()
-            elif not isinstance(exc, trio.Cancelled):
-                nursery.cancel_scope.cancel()  # the player stops the child
         except BaseException as error:
             nursery.cancel_scope.cancel()
             exc_type, exc, tb = type(error), error, error.__traceback__
