@@ -32,6 +32,8 @@ LINUX_ONLY = (
     "trioproc._os._cgroup",
     "trioproc._os._reader",
     "trioproc._os._writer",
+    "trioproc._os._pty",
+    "trioproc._os._pidfds",
 )
 # Names of os and socket that Linux has and macOS does not.
 _OS_NAMES = (
