@@ -96,3 +96,58 @@ async def test_a_read_while_pause_producing_holds_waits_until_resumed() -> None:
         transport.resumeProducing()
         assert await stdout.receive_some() == b"after the pause\n"
         await stdin.aclose()
+
+
+async def test_a_waiting_read_sees_the_end_when_the_fd_is_closed() -> None:
+    """closeChildFD(1) while a read waits, on the fd or on pauseProducing:
+    the pump closes the fd and reports the end of file, and the read returns
+    it rather than wait for ever.
+
+    The read and the pump are woken by the same change, in an order the
+    scheduler picks, so this runs a few times each way."""
+    for paused in [False, True] * 6:
+        with trio.fail_after(5):
+            async with trioproc.spawn(CAT) as transport:
+                stdout = transport.stdout
+                assert stdout is not None
+                if paused:
+                    transport.pauseProducing()
+                got: list[bytes] = []
+                async with trio.open_nursery() as nursery:
+
+                    async def read() -> None:
+                        got.append(await stdout.receive_some())  # noqa: B023
+
+                    nursery.start_soon(read)
+                    await trio.sleep(0.01)
+                    transport.closeChildFD(1)
+                assert got == [b""]
+                transport.closeStdin()
+
+
+async def test_a_read_held_by_pause_producing_returns_what_was_taken_meanwhile() -> (
+    None
+):
+    """A read waiting out pauseProducing while statistics() takes what the
+    child wrote into the stream's buffer: once resumed, the read returns
+    that, rather than wait on the fd for more."""
+    with trio.fail_after(5):
+        async with trioproc.spawn(CAT) as transport:
+            stdout, stdin = transport.stdout, transport.stdin
+            assert stdout is not None
+            assert stdin is not None
+            got: list[bytes] = []
+            async with trio.open_nursery() as nursery:
+
+                async def read() -> None:
+                    got.append(await stdout.receive_some())
+
+                transport.pauseProducing()
+                nursery.start_soon(read)
+                await stdin.send_all(b"during the pause\n")
+                await trio.sleep(0.2)  # cat has written it back by now
+                transport.statistics()  # takes it from the pipe (pulled fd)
+                assert not got
+                transport.resumeProducing()
+            assert got == [b"during the pause\n"]
+            await stdin.aclose()

@@ -112,12 +112,17 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
         file) wait for its delivery. A cancelled wait took nothing."""
         pull = self._pull
         if pull is not None:
+            size = self._size
             data = await pull(max_bytes)
             if data is not None:
                 self._feed(data)
                 return
-            if self._closed:
-                return  # closed while the read waited (aclose woke it)
+            if self._closed or self._eof or self._size != size:
+                # Closed (aclose woke the read), or delivered to while the
+                # read waited: by the pump, which has the fd back now, or by
+                # the host's `fill`. (Not "the buffer holds something": a
+                # line or a match waits with part of one buffered.)
+                return
         await self._arrived.park()
 
     def _clear(self) -> None:

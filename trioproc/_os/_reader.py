@@ -87,6 +87,9 @@ class Reader(PumpState):
     _pulling: bool = attrs.field(init=False, default=False)
     #: `read_some` met the end of file: the pump reports it.
     _pulled_eof: bool = attrs.field(init=False, default=False)
+    #: `fill` delivered while a `read_some` was under way: it returns, for
+    #: its caller to find that in its buffer.
+    _filled: bool = attrs.field(init=False, default=False)
     #: Set, and replaced, on every change a dormant pump or a pulling
     #: reader waits for.
     _changed: trio.Event = attrs.field(init=False, factory=trio.Event)
@@ -151,7 +154,8 @@ class Reader(PumpState):
         """Read at most *max_bytes* (up to 64 KiB) in the caller's task,
         while `pull` holds: the bytes, after a schedule point. ``None`` when
         the pump delivers instead -- it reads again, or reports the end of
-        file through *lost* -- so the caller waits for it.
+        file through *lost* -- so the caller waits for it; ``None`` too when
+        `fill` delivered meanwhile (the caller's buffer has more now).
 
         Waits while ``pauseProducing`` holds the fd (a full stream buffer
         does not hold it: its reader reads only into an empty one).
@@ -160,11 +164,12 @@ class Reader(PumpState):
         """
         fd = self.fd
         await trio.lowlevel.checkpoint_if_cancelled()
+        self._filled = False
         waited = False
         while True:
             if not self._pulled or self._pulled_eof or self._closing:
                 return None
-            if self._finishing:
+            if self._finishing or self._filled:
                 return None
             if "protocol" in self._holds:
                 await self._changed.wait()
@@ -256,7 +261,7 @@ class Reader(PumpState):
         buffered it. ``pauseProducing`` calls it (nothing more is read until
         the pause is lifted), and so does ``statistics()`` (what it counts
         as buffered is what the child wrote and nobody read yet). A read,
-        not a wait: no task waits on the fd for it."""
+        not a wait; a `read_some` under way returns, to find it buffered."""
         deliver = self._deliver
         if not self._pulled or deliver is None or self.fd < 0 or self._closing:
             return
@@ -264,12 +269,17 @@ class Reader(PumpState):
             try:
                 data = os.read(self.fd, _READ_SIZE)
             except OSError:  # EAGAIN: empty for now; EIO: a closed terminal
-                return
+                break
             if not data:
-                return  # the end of file stays in the pipe for the puller
+                break  # the end of file stays in the pipe for the puller
             deliver(data)
+            self._filled = True
             if len(data) < _READ_SIZE:
-                return
+                break
+        if self._filled and self._pulling:
+            # The reader waits on the fd for what is now in its buffer.
+            self._pulling = False
+            trio.lowlevel.notify_closing(self.fd)
 
     def _drain(self, deliver: Callable[[bytes], None]) -> None:
         """Deliver what is in the pipe now, without waiting for more."""
