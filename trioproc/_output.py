@@ -106,24 +106,26 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
     def __attrs_post_init__(self) -> None:
         self._pull = self._transport._puller(self._fd)
 
-    async def _more(self, max_bytes: int = _PULL_MAX) -> None:
+    async def _more(self, max_bytes: int = _PULL_MAX) -> bytes | None:
         """Wait for more output: read it here when the host lets the reader
-        pull, else (or when the host delivers after all, as at the end of
-        file) wait for its delivery. A cancelled wait took nothing."""
+        pull, and return it, not buffered (the caller takes it, or feeds
+        it); else (or when the host delivers after all, as at the end of
+        file) wait for its delivery, and return ``None``. A cancelled wait
+        took nothing."""
         pull = self._pull
         if pull is not None:
             size = self._size
             data = await pull(max_bytes)
             if data is not None:
-                self._feed(data)
-                return
+                return data
             if self._closed or self._eof or self._size != size:
                 # Closed (aclose woke the read), or delivered to while the
                 # read waited: by the pump, which has the fd back now, or by
                 # the host's `fill`. (Not "the buffer holds something": a
                 # line or a match waits with part of one buffered.)
-                return
+                return None
         await self._arrived.park()
+        return None
 
     def _clear(self) -> None:
         self._chunks.clear()
@@ -245,9 +247,11 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
             if self._chunks or self._eof:
                 await trio.lowlevel.checkpoint()
             while not self._chunks and not self._eof:
-                await self._more(_PULL_MAX if max_bytes is None else max_bytes)
+                data = await self._more(_PULL_MAX if max_bytes is None else max_bytes)
                 if self._closed:
                     await fail(_closed_stream())
+                if data is not None:
+                    return data  # read here, at most max_bytes: no buffer trip
             if not self._chunks:
                 return b""
             if max_bytes is None:
@@ -339,7 +343,8 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
                 self._lines_since_yield = 0
                 try:
                     self._flow()
-                    await self._more()
+                    if (more := await self._more()) is not None:
+                        self._feed(more)
                 finally:
                     self._limit = OUTPUT_BUFFER
                     self._flow()
@@ -421,7 +426,8 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
                 self._limit = max(OUTPUT_BUFFER, window + 1)
                 try:
                     self._flow()
-                    await self._more()
+                    if (more := await self._more()) is not None:
+                        self._feed(more)
                 finally:
                     self._limit = OUTPUT_BUFFER
                     self._flow()
