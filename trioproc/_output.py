@@ -70,6 +70,15 @@ def _closed_stream() -> trio.ClosedResourceError:
     return trio.ClosedResourceError("this output stream was closed")
 
 
+def _checked_max_bytes(max_bytes: object) -> int:
+    """*max_bytes* when it is an int subclass >= 1 (not a bool); else raise."""
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
+        raise TypeError("max_bytes must be an integer >= 1 or None")
+    if max_bytes < 1:
+        raise ValueError("max_bytes must be an integer >= 1 or None")
+    return max_bytes
+
+
 @final
 @attrs.define(eq=False)
 class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
@@ -234,12 +243,12 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
           trio.ClosedResourceError: this stream was closed.
           trio.BusyResourceError: another task is receiving.
         """
-        if max_bytes is not None and (
-            isinstance(max_bytes, bool) or not isinstance(max_bytes, int)
-        ):
-            raise TypeError("max_bytes must be an integer >= 1 or None")
-        if max_bytes is not None and max_bytes < 1:
-            raise ValueError("max_bytes must be an integer >= 1 or None")
+        if max_bytes is None:
+            size = _PULL_MAX
+        elif type(max_bytes) is int and max_bytes >= 1:
+            size = max_bytes
+        else:
+            size = _checked_max_bytes(max_bytes)
         self._start_receiving()
         try:
             if self._closed:
@@ -247,7 +256,7 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
             if self._chunks or self._eof:
                 await trio.lowlevel.checkpoint()
             while not self._chunks and not self._eof:
-                data = await self._more(_PULL_MAX if max_bytes is None else max_bytes)
+                data = await self._more(size)
                 if self._closed:
                     await fail(_closed_stream())
                 if data is not None:
