@@ -136,6 +136,18 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
         await self._arrived.park()
         return None
 
+    async def _more_within(self, bound: int) -> None:
+        """`_more`, with the buffer let grow to *bound* bytes meanwhile (a
+        line or a match in the making), buffering what is read here."""
+        self._limit = max(OUTPUT_BUFFER, bound)
+        try:
+            self._flow()
+            if (more := await self._more()) is not None:
+                self._feed(more)
+        finally:
+            self._limit = OUTPUT_BUFFER
+            self._flow()
+
     def _clear(self) -> None:
         self._chunks.clear()
         self._offset = self._size = 0
@@ -348,15 +360,8 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
                     return self._take(length)
                 if self._eof:
                     return self._take(self._size) if self._size else None
-                self._limit = max(OUTPUT_BUFFER, max_line + 1)
                 self._lines_since_yield = 0
-                try:
-                    self._flow()
-                    if (more := await self._more()) is not None:
-                        self._feed(more)
-                finally:
-                    self._limit = OUTPUT_BUFFER
-                    self._flow()
+                await self._more_within(max_line + 1)
         finally:
             self._receiving = False
 
@@ -432,14 +437,7 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
                         f"the output ended before {describe(patterns)} appeared",
                         output,
                     )
-                self._limit = max(OUTPUT_BUFFER, window + 1)
-                try:
-                    self._flow()
-                    if (more := await self._more()) is not None:
-                        self._feed(more)
-                finally:
-                    self._limit = OUTPUT_BUFFER
-                    self._flow()
+                await self._more_within(window + 1)
         finally:
             self._receiving = False
 
