@@ -96,13 +96,14 @@ async def stdin_trioproc_producer(size: int) -> None:
         os.close(null)
 
 
-async def stdin_trioproc_send_all(size: int) -> None:
+async def stdin_trioproc_send_all(size: int, chunk: bytes = CHUNK) -> None:
+    """SIZE bytes through ``stdin.send_all``, in calls of *chunk*."""
     null = _devnull()
     try:
         async with trioproc.spawn(["cat"], child_fds={0: "w", 1: null}) as child:
             assert child.stdin is not None
-            for offset in range(0, size, len(CHUNK)):
-                await child.stdin.send_all(CHUNK[: size - offset])
+            for offset in range(0, size, len(chunk)):
+                await child.stdin.send_all(chunk[: size - offset])
     finally:
         os.close(null)
 
@@ -121,14 +122,15 @@ async def _trio_close(process: trio.Process) -> None:
         raise
 
 
-async def stdin_trio(size: int) -> None:
+async def stdin_trio(size: int, chunk: bytes = CHUNK) -> None:
+    """SIZE bytes through trio's ``send_all``, in calls of *chunk*."""
     process = await trio.lowlevel.open_process(
         ["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
     )
     try:
         assert process.stdin is not None
-        for offset in range(0, size, len(CHUNK)):
-            await process.stdin.send_all(CHUNK[: size - offset])
+        for offset in range(0, size, len(chunk)):
+            await process.stdin.send_all(chunk[: size - offset])
     finally:
         await _trio_close(process)
 

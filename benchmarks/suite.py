@@ -7,10 +7,11 @@ trioproc computed round by round. It writes benchmarks/RESULTS.md,
 benchmarks/results.png, and the table in README.md between its markers.
 
 Scenarios: spawn + reap of /bin/true (one at a time, and 50 at a time);
-stdout and stdin MB/s (1 GiB, stdin with backpressure); echo round trips of
-100-byte lines through `cat` with parent and child on one CPU; 1000 idle
-`sleep` children at once (time to start all, time to stop and reap all, parent
-RSS per child); pty throughput (100 MB from `cat` on a pseudo-terminal).
+stdout and stdin MB/s (1 GiB, stdin with backpressure; send_all in 1 MiB calls,
+and in 64 KiB calls); echo round trips of 100-byte lines through `cat` with
+parent and child on one CPU; 1000 idle `sleep` children at once (time to start
+all, time to stop and reap all, parent RSS per child); pty throughput (100 MB
+from `cat` on a pseudo-terminal).
 
 Peers, each in its idiomatic form: subprocess, asyncio, trio
 (run_process / lowlevel.open_process), anyio (open_process on the trio
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import functools
 import json
 import os
 import platform
@@ -349,6 +351,10 @@ def twisted_stdout(size: int, done: Callable[[], None]) -> None:
     reactor.spawnProcess(
         Count(), "head", ["head", "-c", str(size), "/dev/zero"], env=os.environ
     )  # type: ignore[attr-defined]
+
+
+# The size Trio code typically hands send_all (trio's own receive_some default).
+SMALL_CHUNK = bytes(1 << 16)
 
 
 def subprocess_stdin(size: int) -> None:
@@ -864,6 +870,21 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "trio.lowlevel.open_process": _trio_case(flow.stdin_trio),
             "anyio.open_process (trio)": _anyio_case(anyio_stdin),
             "Twisted, streaming producer": _twisted_case(twisted_stdin),
+        },
+    },
+    "stdin64k": {
+        "title": "stdin: 1 GiB into `cat >/dev/null` through send_all in 64 KiB calls",
+        "unit": "MB/s",
+        "n": 1 << 30,
+        "rate": lambda f, n: _throughput(f["seconds"], n),
+        "cases": {
+            "shell pipe: head > cat (reference)": _sync_case(flow.stdin_shell),
+            "trioproc, stdin.send_all": _trio_case(
+                functools.partial(flow.stdin_trioproc_send_all, chunk=SMALL_CHUNK)
+            ),
+            "trio.lowlevel.open_process": _trio_case(
+                functools.partial(flow.stdin_trio, chunk=SMALL_CHUNK)
+            ),
         },
     },
     "echo": {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import signal
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 import attrs
@@ -201,6 +201,13 @@ class TransportBase(Generic[_W]):
     def _resume_reading(self, fd: int, hold: Hold = "buffer") -> None:
         """Release *hold* on *fd*."""
         raise NotImplementedError
+
+    def _puller(self, fd: int) -> Callable[[int], Awaitable[bytes | None]] | None:
+        """How *fd*'s stream reads in its reader's task, if it can: an awaitable
+        read of at most so many bytes, ``None`` when the transport delivers
+        instead (see `trioproc._os._seam.ChildReader.read_some`). The fake
+        always delivers."""
+        return None
 
     def _reader_state(self, fd: int) -> tuple[bool, bool]:
         """Whether reading *fd* is paused now, and whether it is closed."""

@@ -62,32 +62,40 @@ class StdinStream(trio.abc.SendStream, metaclass=NoPublicConstructor):
             self.committed = 0
             if (error := self._unusable()) is not None:
                 await fail(error)
+            # A schedule point first, as trio's own streams have it: a
+            # cancelled call writes nothing, and a call that writes all at
+            # once returns without another.
             await trio.lowlevel.checkpoint()
-            writer = self._writer
-            queue = writer.queue
             view = memoryview(data)
             if view.ndim != 1 or view.format != "B":
                 view = view.cast("B")  # bytes, whatever the caller's format
             copy = not isinstance(data, bytes)  # the caller may reuse its buffer
+            total = len(view)
+            # Each step takes what the pipe accepts at once and what the
+            # queue has room for, so `committed` is exact if this is
+            # cancelled; a checkpoint when the queue is full (to wait for
+            # room) or once a MiB (to let others run).
+            writer = self._writer
+            taken = writer.offer(view, copy=copy)
+            if taken == total and taken:  # the usual case: all of it at once
+                self.committed = total
+                return
+            queue = writer.queue
             since_yield = 0
             while True:
-                # Each step takes what the pipe accepts at once and what the
-                # queue has room for, so `committed` is exact if this is
-                # cancelled; a checkpoint when the queue is full (to wait for
-                # room) or once a MiB (to let others run).
-                if (error := self._unusable()) is not None:
-                    await fail(error)
-                taken = writer.offer(view[self.committed :], copy=copy)
                 # The write itself may find the child gone.
                 if (error := self._unusable()) is not None:
                     await fail(error)
                 self.committed += taken
                 since_yield += taken
-                if self.committed == len(view):
+                if self.committed == total:
                     return
                 if queue.buffered >= queue.high_water or since_yield >= 1 << 20:
                     since_yield = 0
                     await writer.wait_for_room()
+                if (error := self._unusable()) is not None:
+                    await fail(error)
+                taken = writer.offer(view[self.committed :], copy=copy)
         finally:
             self._sending = False
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -22,6 +22,7 @@ import trio
 from ._contract import ProcessAddress, TransportBase, parse_signal
 from ._errors import ProcessEnded
 from ._options import check_kill_after
+from ._output import OUTPUT_BUFFER
 from ._util import NoPublicConstructor
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         ChildWriter,
         Launched,
     )
+    from ._statistics import TransportStatistics
     from ._streams import OutputStream, StdinStream
 
 __all__ = ["ProcessAddress", "ProcessTransport"]
@@ -220,6 +222,25 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
     def _resume_reading(self, fd: int, hold: Hold = "buffer") -> None:
         self._readers[fd].resume(hold)
 
+    def _puller(self, fd: int) -> Callable[[int], Awaitable[bytes | None]] | None:
+        reader = self._readers[fd]
+        if self._discard_output_on_exit and reader.pull():
+            return reader.read_some
+        return None
+
+    def statistics(self) -> TransportStatistics:
+        """The flow state now: per fd, bytes buffered and whether it is paused
+        or closed, and the producer's state.
+
+        In stream mode the reader reads the fd itself, when it receives; what
+        the child wrote before is counted as buffered all the same (it is
+        taken from the pipe now, up to the stream's bound).
+        """
+        for fd, stream in self._streams.items():
+            if stream._size < OUTPUT_BUFFER:
+                self._readers[fd].fill()
+        return super().statistics()
+
     def _reader_state(self, fd: int) -> tuple[bool, bool]:
         reader = self._readers[fd]
         return reader.paused, reader.closed
@@ -288,6 +309,7 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
         for fd, reader in self._readers.items():
             if self._discard_output_on_exit:
                 self._streams[fd]._discard()
+                reader.push()
             reader.resume(None)
 
     def _on_tree_gone(self) -> None:

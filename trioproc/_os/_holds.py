@@ -35,12 +35,17 @@ class PumpState:
     """
 
     child_fd: int
-    paused: bool = attrs.field(init=False, default=False)
+    _paused: bool = attrs.field(init=False, default=False)
     _holds: set[Hold] = attrs.field(init=False, factory=set)
     _resumed: trio.Event = attrs.field(init=False, factory=trio.Event)
     _closing: bool = attrs.field(init=False, default=False)
     _finishing: bool = attrs.field(init=False, default=False)
     _draining: bool = attrs.field(init=False, default=False)
+
+    @property
+    def paused(self) -> bool:
+        """Whether nothing reads now (see the class's attributes)."""
+        return self._paused
 
     @property
     def closed(self) -> bool:
@@ -53,8 +58,8 @@ class PumpState:
         if self._draining:  # the block is ending: nothing may hold the pump
             return
         self._holds.add(hold)
-        if not self.paused:
-            self.paused = True
+        if not self._paused:
+            self._paused = True
             self._resumed = trio.Event()
 
     def resume(self, hold: Hold | None = "protocol") -> None:
@@ -63,8 +68,8 @@ class PumpState:
             self._holds.clear()
         else:
             self._holds.discard(hold)
-        if self.paused and not self._holds:
-            self.paused = False
+        if self._paused and not self._holds:
+            self._paused = False
             self._resumed.set()
 
     def close(self) -> None:
@@ -101,11 +106,33 @@ class PumpState:
                 with trio.CancelScope(shield=True):
                     self._draining = True
                     self.resume(None)
+                    self.push()
                     await self._pump(deliver)
                 raise
         finally:
             self._close()
             lost()
+
+    # Stream mode's reads in the reader's task: a backend that has them
+    # overrides these four; here the pump always delivers.
+
+    def pull(self) -> bool:
+        """Let the reader's task read, through `read_some`, rather than the
+        pump deliver; whether this backend can (here: no, the pump delivers
+        in stream mode too)."""
+        return False
+
+    def push(self) -> None:
+        """The block is ending, nobody will pull: the pump delivers again."""
+
+    def fill(self) -> None:
+        """While `pull` holds: deliver what the fd holds now, bounded, with
+        no wait."""
+
+    async def read_some(self, max_bytes: int) -> bytes | None:
+        """One read in the caller's task while `pull` holds; ``None`` when
+        the pump delivers instead (the caller waits for its delivery)."""
+        return None
 
     # The backend's I/O.
 

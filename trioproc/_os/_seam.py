@@ -102,6 +102,22 @@ class ChildReader(Protocol):
     def close(self) -> None:
         """Close now, discarding unread output."""
 
+    def pull(self) -> bool:
+        """Stream mode: let the reader's task read through `read_some`
+        rather than the pump deliver; whether this reader can (if not, the
+        pump delivers as in protocol mode)."""
+
+    def fill(self) -> None:
+        """While `pull` holds: deliver what the fd holds now, bounded, with
+        no wait (for ``statistics()``)."""
+
+    def push(self) -> None:
+        """The block is ending: the pump reads and delivers again."""
+
+    async def read_some(self, max_bytes: int) -> bytes | None:
+        """One read in the caller's task while `pull` holds; ``None`` when
+        the pump delivers instead (the caller waits for its delivery)."""
+
     def finish(self) -> None:
         """The child's tree is gone: deliver what is left, then stop."""
 
