@@ -11,6 +11,7 @@ __all__ = [
     "LineTooLong",
     "Pattern",
     "UnexpectedEOF",
+    "check_window",
     "compile_patterns",
     "describe",
     "earliest",
@@ -42,6 +43,14 @@ class UnexpectedEOF(EOFError):
 MAX_LINE: Final = 1 << 20
 
 Pattern = Union[bytes, "re.Pattern[bytes]"]
+
+
+def check_window(window: object) -> None:
+    """Raise unless *window* (``expect()``'s) is an int >= 1, not a bool."""
+    if isinstance(window, bool) or not isinstance(window, int):
+        raise TypeError("window must be an integer >= 1")
+    if window < 1:
+        raise ValueError("window must be an integer >= 1")
 
 
 def compile_patterns(pattern: object) -> list[re.Pattern[bytes]]:

@@ -2,8 +2,9 @@
 
 In stream mode (`trioproc._streams.StreamProtocol`) each read fd fills one
 bounded `OutputStream`. When its buffer is full the stream pauses that fd's
-reading through its `StreamHost` (the transport), so a reader that does not
-read makes the child block on a full pipe, and memory stays bounded.
+reading through its host (the transport, a `trioproc._streams.StreamHost`),
+so a reader that does not read makes the child block on a full pipe, and
+memory stays bounded.
 
 Where the host lets it (`StreamHost._puller`: the Linux backend), a reader
 that finds the buffer empty reads the fd itself, in its own task, rather than
@@ -17,7 +18,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Final, Protocol, final
+from typing import TYPE_CHECKING, Final, final
 
 import attrs
 import trio
@@ -27,13 +28,17 @@ from ._expect import (
     LineTooLong,
     Pattern,
     UnexpectedEOF,
+    check_window,
     compile_patterns,
     describe,
     earliest,
 )
 from ._util import NoPublicConstructor, fail
 
-__all__ = ["OUTPUT_BUFFER", "OutputStream", "StreamHost"]
+if TYPE_CHECKING:
+    from ._streams import StreamHost
+
+__all__ = ["OUTPUT_BUFFER", "OutputStream"]
 
 # lines() takes at most this many bytes without a schedule point.
 _LINES_YIELD_EVERY: Final = 1 << 16
@@ -41,29 +46,6 @@ _LINES_YIELD_EVERY: Final = 1 << 16
 OUTPUT_BUFFER: Final = 1 << 18
 # The most a pulled read asks for (the fd reads at most 64 KiB at a time).
 _PULL_MAX: Final = 1 << 16
-
-
-class StreamHost(Protocol):
-    """What a transport offers stream mode: the real transport and the fake
-    both do, through `trioproc._contract.TransportBase`."""
-
-    def _output_fds(self) -> list[int]:
-        """The child fds the parent reads."""
-
-    def _pause_reading(self, fd: int) -> None:
-        """Stop reading *fd*: its stream's buffer is full."""
-
-    def _resume_reading(self, fd: int) -> None:
-        """Read *fd* again: its stream's buffer has room."""
-
-    def _puller(self, fd: int) -> Callable[[int], Awaitable[bytes | None]] | None:
-        """A read of *fd* in the caller's task (``None``: the host delivers)."""
-
-    def _attach_streams(self, streams: dict[int, OutputStream]) -> None:
-        """Keep *streams* for the transport's ``stdout`` and ``stderr``."""
-
-    def closeChildFD(self, childFD: int) -> None:
-        """Close the parent's end of *childFD*, discarding unread output."""
 
 
 def _closed_stream() -> trio.ClosedResourceError:
@@ -413,10 +395,7 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
         the front of the window is gone).
         """
         patterns = compile_patterns(pattern)
-        if isinstance(window, bool) or not isinstance(window, int):
-            raise TypeError("window must be an integer >= 1")
-        if window < 1:
-            raise ValueError("window must be an integer >= 1")
+        check_window(window)
         self._start_receiving()
         try:
             await trio.lowlevel.checkpoint()

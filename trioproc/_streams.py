@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, final
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 from ._expect import (
     MAX_LINE as MAX_LINE,
@@ -19,7 +20,6 @@ from ._expect import (
 from ._output import (
     OUTPUT_BUFFER as OUTPUT_BUFFER,
     OutputStream as OutputStream,
-    StreamHost as StreamHost,
 )
 from ._stdin import StdinStream as StdinStream
 
@@ -36,6 +36,29 @@ __all__ = [
     "StreamProtocol",
     "UnexpectedEOF",
 ]
+
+
+class StreamHost(Protocol):
+    """What a transport offers stream mode: the real transport and the fake
+    both do, through `trioproc._contract.TransportBase`."""
+
+    def _output_fds(self) -> list[int]:
+        """The child fds the parent reads."""
+
+    def _pause_reading(self, fd: int) -> None:
+        """Stop reading *fd*: its stream's buffer is full."""
+
+    def _resume_reading(self, fd: int) -> None:
+        """Read *fd* again: its stream's buffer has room."""
+
+    def _puller(self, fd: int) -> Callable[[int], Awaitable[bytes | None]] | None:
+        """A read of *fd* in the caller's task (``None``: the host delivers)."""
+
+    def _attach_streams(self, streams: dict[int, OutputStream]) -> None:
+        """Keep *streams* for the transport's ``stdout`` and ``stderr``."""
+
+    def closeChildFD(self, childFD: int) -> None:
+        """Close the parent's end of *childFD*, discarding unread output."""
 
 
 @final
