@@ -1,8 +1,11 @@
 """The supervisor's restart policy: a pure state machine.
 
 No I/O and no clock of its own: the supervisor tells it what happened and
-when (`RestartPolicy.started`, `RestartPolicy.exited`), and it answers what
-to do -- restart which children, after how long, or give up. That keeps every
+when (`RestartPolicy.started`, `RestartPolicy.stopped`,
+`RestartPolicy.exited`), and it answers what to do -- restart which children,
+after how long, or give up. What it is told is the one record of which
+children run (`RestartPolicy.is_running`; `SupervisedChild.running` reads
+it), so no side keeps a copy of the other's. That keeps every
 rule here testable with plain synchronous tests, as h11 keeps its protocol
 state.
 
