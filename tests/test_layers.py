@@ -149,3 +149,15 @@ def test_every_module_has_a_layer_and_imports_only_down() -> None:
                 upward.append((module, target))
     assert unplaced == []
     assert upward == []
+
+
+def test_supervision_talks_to_spawn_and_the_transport_only() -> None:
+    """The supervision reaches the OS layer only through the layer directly
+    below it (`trioproc._spawn`, the transport): a second backend changes
+    nothing in it. Type-only imports count too."""
+    reaching = []
+    for path in sorted((ROOT / "_supervision").rglob("*.py")):
+        for target in _resolved_imports(path):
+            if target == "trioproc._os" or target.startswith("trioproc._os."):
+                reaching.append((_module(path), target))
+    assert reaching == []

@@ -242,3 +242,18 @@ def test_shutdown_parallel_stops_all_at_once() -> None:
     assert p.shutdown_order([]) == []
     with pytest.raises(ValueError, match="shutdown must be 'reverse' or 'parallel'"):
         RestartPolicy(shutdown="sideways")  # type: ignore[arg-type]
+
+
+def test_the_policy_keeps_the_one_record_of_what_runs() -> None:
+    """Whether a child runs is the policy's record (`SupervisedChild.running`
+    reads it): started until stopped or exited, and a child forgotten while
+    on its way down still runs until its life ends."""
+    p = policy("one_for_all")
+    assert p.is_running("web")
+    p.remove("web")  # stopped for good, its stop under way
+    assert p.is_running("web")
+    assert p.exited("db", 1.0, failed=True) == Restart(0.1, ("api",), ("db", "api"))
+    assert not p.is_running("db")
+    p.stopped("web")
+    assert not p.is_running("web")
+    assert not p.is_running("never-added")

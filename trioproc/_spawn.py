@@ -28,6 +28,7 @@ from ._options import (
     StrOrBytesPath,
     check_protocol,
 )
+from ._os import _backends
 from ._os._backends import check_options, current_backend
 from ._ssh import RemoteSession, check_remote
 from ._streams import StreamProtocol
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
     from ._interfaces import IProcessProtocol
     from ._options import SpawnKeywords
+    from ._os._cgroupfs import CgroupUnavailableError
     from ._streams import OutputStream, StdinStream
 
     # What `spawn` gives in stream mode with the default fds, for the type
@@ -69,7 +71,7 @@ if TYPE_CHECKING:
         def stderr(self) -> None: ...
 
 
-__all__ = ["spawn"]
+__all__ = ["cgroups_unavailable", "find_program", "spawn"]
 
 #: What a `Spawn` block gives: a `ProcessTransport`, typed by `spawn`'s overloads.
 _T_co = TypeVar("_T_co", bound=ProcessTransport, covariant=True)
@@ -365,3 +367,32 @@ class Spawn(Generic[_T_co]):
             transport._release()
             if self._session is not None:
                 self._session.close()
+
+
+# What the layers above spawn() ask of the OS layer, so that they talk to
+# spawn and the transport only (tests/test_layers.py holds them to it).
+
+
+def cgroups_unavailable() -> CgroupUnavailableError | None:
+    """Why a child started now cannot get a cgroup of its own, or ``None`` if
+    it can: for callers that use cgroups wherever they exist (the
+    Supervisor). See `trioproc._os._backends.unavailable`.
+
+    Raises:
+      ValueError: a bad ``TRIOPROC_BACKEND``.
+    """
+    return _backends.unavailable()
+
+
+def find_program(name: bytes, search_path: bytes | None) -> bytes:
+    """The path of the program *name*, searched on *search_path* (the child's
+    ``PATH``; ``None``: the parent's) like ``execvp``; a name with a slash is
+    used as it is. See `trioproc._os._launch.find_program`.
+
+    Raises:
+      FileNotFoundError: no directory on the path has it.
+      PermissionError: only entries that cannot be executed were found.
+    """
+    from ._os._launch import find_program  # POSIX launcher: imported where used
+
+    return find_program(name, search_path)

@@ -23,10 +23,10 @@ from .._flow import InputEnd
 if TYPE_CHECKING:
     from .._options import SpawnOptions
     from ._holds import Hold
-    from ._launch import Launch
 
 __all__ = [
     "Backend",
+    "ChildFds",
     "ChildProcess",
     "ChildReader",
     "ChildWriter",
@@ -184,6 +184,16 @@ class Backend(Protocol):
         """Set the size of the pseudo-terminal *terminal*."""
 
 
+class ChildFds(Protocol):
+    """What a `RemoteHook` is shown of a child it is started with: the
+    parent's end of each fd the parent reads (a backend's launch plan, e.g.
+    `trioproc._os._launch.Launch`, has more)."""
+
+    @property
+    def readers(self) -> Mapping[int, int]:
+        """Child fd -> the parent's read end, for each fd the parent reads."""
+
+
 class RemoteHook(Protocol):
     """What a local child that stands for a remote one (the ``ssh`` of
     ``spawn(host=...)``, `trioproc._ssh.RemoteSession`) changes in it."""
@@ -192,7 +202,7 @@ class RemoteHook(Protocol):
     def pid(self) -> int | None:
         """The remote program's pid, once started."""
 
-    async def handshake(self, launch: Launch, pid: int) -> None:
+    async def handshake(self, launch: ChildFds, pid: int) -> None:
         """Wait until the remote program has started (or raise why not)."""
 
     def signal(self, signum: int) -> None:

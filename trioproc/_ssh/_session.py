@@ -21,7 +21,7 @@ import trio
 from .._options import SpawnOptions, StrOrBytesPath
 
 if TYPE_CHECKING:
-    from .._os._launch import Launch
+    from .._os._seam import ChildFds
     from ._options import RemoteOptions
 
 from ._errors import classify
@@ -150,7 +150,7 @@ class RemoteSession:
             "ForkAfterAuthentication=no",
         ]
 
-    async def handshake(self, launch: Launch, pid: int) -> None:
+    async def handshake(self, launch: ChildFds, pid: int) -> None:
         """Wait for the wrapper's report; then `pid` and `pgid` are the
         remote program's.
 

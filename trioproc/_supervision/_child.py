@@ -38,6 +38,7 @@ if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
 
 if TYPE_CHECKING:
     from .._transport import ProcessTransport
+    from ._policy import RestartPolicy
     from ._spec import ChildSpec, OutputSink
 
 __all__ = ["SupervisedChild", "live_process", "live_task"]
@@ -72,13 +73,15 @@ class SupervisedChild:
         ``sd_notify`` (`ready_on_notify`, ``watchdog``), else ``None``.
     """
 
-    def __init__(self, spec: ChildSpec) -> None:
+    def __init__(self, spec: ChildSpec, policy: RestartPolicy) -> None:
         self.name = spec.name
         self.spec = spec
         self.restarts = 0
         self.returncode: int | None = None
         self.status: str | None = None
         self._transport: ProcessTransport | None = None
+        # Whether it runs is the policy's record, read through `running`.
+        self._policy = policy
         # trio.current_time() when the current life started.
         self._since: float | None = None
         # This life's READY=1 (ready_on_notify) and watchdog state.
@@ -89,7 +92,6 @@ class SupervisedChild:
         self._watchdog_seconds: float | None = None
         self._watchdog_expired = False
         self._foreign_warned = False
-        self._running = False
         self._ready = False
         self._stopping = False
         self._ended_by_itself = False
@@ -102,7 +104,7 @@ class SupervisedChild:
         self._recent: deque[bytes] = deque(maxlen=_RECENT_LINES)
 
     def __repr__(self) -> str:
-        state = "running" if self._running else "down"
+        state = "running" if self.running else "down"
         return (
             f"<SupervisedChild {self.name!r} {state}, pid {self.pid}, "
             f"{self.restarts} restarts>"
@@ -116,7 +118,9 @@ class SupervisedChild:
     @property
     def running(self) -> bool:
         """Whether a life of it is running now."""
-        return self._running
+        # The policy's record is by name; a child replaced by a new one of
+        # its name (only when down) has no life, whatever the new one does.
+        return self._alive and self._policy.is_running(self.name)
 
     @property
     def ready(self) -> bool:
@@ -126,7 +130,7 @@ class SupervisedChild:
     @property
     def uptime(self) -> float | None:
         """Seconds since its current life started, or ``None`` when down."""
-        if not self._running or self._since is None:
+        if not self.running or self._since is None:
             return None
         return trio.current_time() - self._since
 
@@ -183,8 +187,7 @@ class SupervisedChild:
         self._scope = scope
 
     def _mark_running(self, now: float) -> None:
-        """This life started at *now*."""
-        self._running = True
+        """This life started at *now* (it runs once the policy is told)."""
         self._since = now
 
     def _mark_ready(self, now: float) -> None:
@@ -210,7 +213,7 @@ class SupervisedChild:
         process's returncode, else *returncode* (a task's)."""
         if self._transport is not None:
             returncode = self._transport.returncode
-        self._running = self._ready = False
+        self._ready = False
         self.returncode = returncode
         self._scope = None
         self._ended_by_itself = by_itself
@@ -253,7 +256,7 @@ class SupervisedChild:
         """SIGKILL this life's process (and its process group, if it leads
         one)."""
         transport = self._transport
-        if not self._running or transport is None or transport.pid is None:
+        if not self.running or transport is None or transport.pid is None:
             return
         # The child leads its own process group (spawn()'s default). A remote
         # child's pid is the remote host's: only signalProcess reaches it.

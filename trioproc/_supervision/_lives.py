@@ -210,8 +210,9 @@ class Lives:
         finally:
             stopped = child._stop_asked or scope.cancelled_caught or self.closing
             returncode = child._finish(returncode, by_itself=started and not stopped)
-            if started and stopped:
+            if started:
                 self.policy.stopped(child.name)
+            if started and stopped:
                 self.emit("stopped", child, returncode=returncode)
         if started and not stopped:
             self.emit("exited", child, returncode=returncode, error=error)

@@ -18,6 +18,7 @@ import trio
 
 from .._notify import Notification, NotifySocket
 from .._options import StrOrBytesPath
+from .._spawn import find_program
 
 if TYPE_CHECKING:
     from .._transport import ProcessTransport
@@ -61,8 +62,6 @@ def notify_plan(
         return spec.argv, spec.executable, env
     env["WATCHDOG_USEC"] = str(round(spec.watchdog * 1e6))
     options = spec.spawn_options()
-    from .._os._launch import find_program  # POSIX launcher: imported where used
-
     program = find_program(options.program, options.search_path)
     wrapper: list[StrOrBytesPath] = [sys.executable, "-I", "-S", "-c"]
     return [*wrapper, _WATCHDOG_PID_WRAPPER, program, *options.argv], None, env

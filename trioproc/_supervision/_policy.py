@@ -1,8 +1,11 @@
 """The supervisor's restart policy: a pure state machine.
 
 No I/O and no clock of its own: the supervisor tells it what happened and
-when (`RestartPolicy.started`, `RestartPolicy.exited`), and it answers what
-to do -- restart which children, after how long, or give up. That keeps every
+when (`RestartPolicy.started`, `RestartPolicy.stopped`,
+`RestartPolicy.exited`), and it answers what to do -- restart which children,
+after how long, or give up. What it is told is the one record of which
+children run (`RestartPolicy.is_running`; `SupervisedChild.running` reads
+it), so no side keeps a copy of the other's. That keeps every
 rule here testable with plain synchronous tests, as h11 keeps its protocol
 state.
 
@@ -154,7 +157,6 @@ Decision: TypeAlias = "Restart | NoRestart | GiveUp"
 class _Child:
     restart: RestartType
     backoff: Backoff
-    running: bool = False
     started_at: float = 0.0
     failures_in_a_row: int = 0
 
@@ -179,6 +181,9 @@ class RestartPolicy:
     shutdown: Shutdown = "reverse"
     _children: dict[str, _Child] = attrs.field(init=False, factory=dict)
     _restarts: deque[float] = attrs.field(init=False, factory=deque)
+    # The children with a life running now: the one record of it (a child
+    # forgotten while it is on its way down is still here until it ends).
+    _running: set[str] = attrs.field(init=False, factory=set)
 
     def __attrs_post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -216,17 +221,22 @@ class RestartPolicy:
         """Forget *name* (stopped for good, or a temporary child that ended)."""
         self._children.pop(name, None)
 
+    def is_running(self, name: str) -> bool:
+        """Whether a life of *name* is running: `started`, and neither
+        `stopped` nor `exited` since (supervised or not)."""
+        return name in self._running
+
     def started(self, name: str, now: float) -> None:
         """*name* is running since *now*."""
-        child = self._children[name]
-        child.running, child.started_at = True, now
+        self._children[name].started_at = now
+        self._running.add(name)
 
     def stopped(self, name: str) -> None:
-        """*name* was stopped by the supervisor: not a failure, no decision
-        (nothing to note if it is no longer supervised)."""
-        child = self._children.get(name)
-        if child is not None:
-            child.running = False
+        """*name*'s life ended -- stopped by the supervisor, or ended by
+        itself -- and it is no longer running: no decision (the supervisor
+        asks `exited` for an end it acts on). Nothing else to note if it is
+        no longer supervised."""
+        self._running.discard(name)
 
     def shutdown_order(self, live: Iterable[str]) -> list[tuple[str, ...]]:
         """The stages in which to stop the *live* children at shutdown: each
@@ -248,7 +258,7 @@ class RestartPolicy:
     def exited(self, name: str, now: float, *, failed: bool) -> Decision:
         """*name* ended by itself at *now*; *failed* unless it exited cleanly."""
         child = self._children[name]
-        child.running = False
+        self._running.discard(name)
         if child.restart == "temporary" or (
             child.restart == "transient" and not failed
         ):
@@ -273,9 +283,7 @@ class RestartPolicy:
         else:
             group = order[order.index(name) :]
         others = [other for other in group if other != name]
-        stop = tuple(
-            other for other in reversed(others) if self._children[other].running
-        )
+        stop = tuple(other for other in reversed(others) if other in self._running)
         start = [name] + [o for o in others if self._children[o].restart != "temporary"]
         for other in others:  # Erlang: a temporary sibling is not brought back
             if self._children[other].restart == "temporary":

@@ -19,7 +19,7 @@ from .._options import (
     SpawnOptions,
     StrOrBytesPath,
 )
-from .._os._backends import unavailable
+from .._spawn import cgroups_unavailable as unavailable
 from .._ssh import check_remote
 from ._policy import RESTART_TYPES, Backoff, RestartType, check_seconds
 from ._readiness import NotifyReady, ReadyCheck

@@ -182,7 +182,7 @@ class Supervisor:
             old.running or self._lives.policy.supervises(spec.name)
         ):
             raise ValueError(f"a child named {spec.name!r} is supervised already")
-        child = SupervisedChild(spec)
+        child = SupervisedChild(spec, self._lives.policy)
         self._lives.children[spec.name] = child
         self._lives.policy.add(spec.name, spec.restart, spec.backoff)
         try:
