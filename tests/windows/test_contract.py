@@ -2,8 +2,9 @@
 
 The shipped `RealProcessHarness` hands its child a control pipe as fds 10
 and above and forks a grandchild: neither exists on Windows. This harness
-plays the same child over a loopback TCP connection instead, and its
-grandchild is a process started with the child's stdout and stderr.
+plays the same child (the verbs are `CommandedHarness`'s) over a loopback
+TCP connection instead, and its grandchild is a process started with the
+child's stdout and stderr.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,7 +20,8 @@ import pytest
 import trio
 
 import trioproc
-from trioproc.testing import CONTRACT_CHECKS, ContractCheck, ContractHarness
+from trioproc.testing import CONTRACT_CHECKS, ContractCheck
+from trioproc.testing._harness import CommandedHarness
 
 #: Connects to the port in argv[1] and obeys one command a line from it.
 CONTROLLED = [
@@ -80,11 +82,8 @@ POSIX_ONLY = {
 }
 
 
-class WindowsProcessHarness(ContractHarness):
+class WindowsProcessHarness(CommandedHarness):
     """A real child of ``trioproc.spawn`` on Windows, remote-controlled."""
-
-    kind = "real"
-    kernel = True
 
     def __init__(self) -> None:
         self._control: trio.socket.SocketType | None = None
@@ -119,28 +118,8 @@ class WindowsProcessHarness(ContractHarness):
         line, self._replies = self._replies.split(b"\n", 1)
         return line.decode()
 
-    async def child_writes(self, fd: int, data: bytes) -> None:
-        assert await self._order(f"write {fd} {data.hex()}") == "ok"
-
-    async def child_reads(self, fd: int, nbytes: int | None = None) -> bytes:
-        answer = await self._order(f"read {fd} {'all' if nbytes is None else nbytes}")
-        return bytes.fromhex(answer.removeprefix("data").strip())
-
-    async def child_closes(self, fd: int) -> None:
-        assert await self._order(f"close {fd}") == "ok"
-
-    async def child_exits(self, code: int = 0) -> None:
-        await self._order(f"exit {code}", reply=False)
-        await self.transport.wait()
-
-    async def grandchild_holds_fds(self) -> Callable[[], None]:
-        pid = int(await self._order("hold"))
-        return lambda: os.kill(pid, signal.SIGTERM)  # TerminateProcess
-
-    async def settle(self, condition: Callable[[], bool]) -> None:
-        with trio.fail_after(20):
-            while not condition():  # noqa: ASYNC110 - polled, as the real harness
-                await trio.sleep(0.005)
+    def _release(self, pid: int) -> None:
+        os.kill(pid, signal.SIGTERM)  # TerminateProcess
 
 
 def _cases() -> list[object]:

@@ -149,12 +149,51 @@ class ContractHarness:
         raise NotImplementedError
 
 
-@final
-class RealProcessHarness(ContractHarness):
-    """A real child of ``trioproc.spawn``, remote-controlled."""
+class CommandedHarness(ContractHarness):
+    """A real child that obeys one command a line (`CONTROLLED`'s language):
+    the verbs, written once; a subclass starts the child and carries the
+    commands (`_order`) and ends a holder (`_release`)."""
 
     kind = "real"
     kernel = True
+
+    async def _order(self, command: str, *, reply: bool = True) -> str:
+        """Send *command*; its reply line, unless *reply* is false."""
+        raise NotImplementedError
+
+    def _release(self, pid: int) -> None:
+        """End the grandchild *pid* that holds the child's fds."""
+        raise NotImplementedError
+
+    async def child_writes(self, fd: int, data: bytes) -> None:
+        assert await self._order(f"write {fd} {data.hex()}") == "ok"
+
+    async def child_reads(self, fd: int, nbytes: int | None = None) -> bytes:
+        answer = await self._order(f"read {fd} {'all' if nbytes is None else nbytes}")
+        return bytes.fromhex(answer.removeprefix("data").strip())
+
+    async def child_closes(self, fd: int) -> None:
+        assert await self._order(f"close {fd}") == "ok"
+
+    async def child_exits(self, code: int = 0) -> None:
+        await self._order(f"exit {code}", reply=False)
+        await self.transport.wait()
+
+    async def grandchild_holds_fds(self) -> Callable[[], None]:
+        pid = int(await self._order("hold"))
+        return lambda: self._release(pid)
+
+    async def settle(self, condition: Callable[[], bool]) -> None:
+        # Polled: conditions look at any protocol or producer, which have no
+        # event to wait on; the real transport delivers from its own tasks.
+        with trio.fail_after(10):
+            while not condition():  # noqa: ASYNC110
+                await trio.sleep(0.002)
+
+
+@final
+class RealProcessHarness(CommandedHarness):
+    """A real child of ``trioproc.spawn``, remote-controlled."""
 
     def __init__(self) -> None:
         self._to_child = self._from_child = -1
@@ -202,30 +241,8 @@ class RealProcessHarness(ContractHarness):
         line, self._replies = self._replies.split(b"\n", 1)
         return line.decode()
 
-    async def child_writes(self, fd: int, data: bytes) -> None:
-        assert await self._order(f"write {fd} {data.hex()}") == "ok"
-
-    async def child_reads(self, fd: int, nbytes: int | None = None) -> bytes:
-        answer = await self._order(f"read {fd} {'all' if nbytes is None else nbytes}")
-        return bytes.fromhex(answer.removeprefix("data").strip())
-
-    async def child_closes(self, fd: int) -> None:
-        assert await self._order(f"close {fd}") == "ok"
-
-    async def child_exits(self, code: int = 0) -> None:
-        await self._order(f"exit {code}", reply=False)
-        await self.transport.wait()
-
-    async def grandchild_holds_fds(self) -> Callable[[], None]:
-        pid = int(await self._order("hold"))
-        return lambda: os.kill(pid, signal.SIGKILL)
-
-    async def settle(self, condition: Callable[[], bool]) -> None:
-        # Polled: conditions look at any protocol or producer, which have no
-        # event to wait on; the real transport delivers from its own tasks.
-        with trio.fail_after(10):
-            while not condition():  # noqa: ASYNC110
-                await trio.sleep(0.002)
+    def _release(self, pid: int) -> None:
+        os.kill(pid, signal.SIGKILL)
 
 
 @final
