@@ -33,7 +33,7 @@ from ._os._backends import check_options, current_backend
 from ._ssh import RemoteSession, check_remote
 from ._streams import StreamProtocol
 from ._transport import ProcessTransport
-from ._util import ends_in_order, exit_nursery
+from ._util import ends_in_order, exit_nursery, raise_in_task
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -357,10 +357,17 @@ class Spawn(Generic[_T_co]):
         assert manager is not None
         self._nursery_manager = None
         assert self._nursery is not None
-        if ends_in_order(exc, self._nursery):
+        in_order = ends_in_order(exc, self._nursery)
+        if in_order:
             transport._finish()
         else:
             transport._abandon()
+        ended = await transport._end(in_order)
+        if isinstance(ended, trio.Cancelled):
+            if exc is None:  # the wait for the exit was cancelled from outside
+                exc_type, exc, tb = type(ended), ended, ended.__traceback__
+        elif ended is not None:  # ChildUnkillable: it leaves as a task's error
+            self._nursery.start_soon(raise_in_task, ended, name="trioproc end")
         try:
             return await exit_nursery(manager, exc_type, exc, tb)
         finally:

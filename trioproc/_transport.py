@@ -10,6 +10,7 @@ shared with the fake; this module adds the child, its backend and its tasks.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,7 +24,7 @@ from ._contract import ProcessAddress, TransportBase, parse_signal
 from ._errors import ProcessEnded
 from ._options import check_kill_after
 from ._output import OUTPUT_BUFFER
-from ._util import NoPublicConstructor
+from ._util import NoPublicConstructor, raise_in_task
 
 if TYPE_CHECKING:
     from ._interfaces import IProcessProtocol
@@ -76,7 +77,15 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
     _reason: ProcessEnded | None = attrs.field(init=False, default=None)
     _streams: dict[int, OutputStream] = attrs.field(init=False, factory=dict)
     _stdin: StdinStream | None = attrs.field(init=False, default=None)
-    _ending: trio.Event = attrs.field(init=False, factory=trio.Event)
+    #: The block is ending (it has called `_finish` or `_abandon`).
+    _block_ending: bool = attrs.field(init=False, default=False)
+    _tree_gone_told: bool = attrs.field(init=False, default=False)
+    #: The block's nursery, where what the watcher's callbacks raise goes.
+    _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
+    #: The block's context, which those callbacks run in, as its tasks do.
+    _context: contextvars.Context = attrs.field(
+        init=False, factory=contextvars.copy_context
+    )
 
     @classmethod
     def _create(
@@ -246,14 +255,13 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
         return reader.paused, reader.closed
 
     def _start_tasks(self, nursery: trio.Nursery) -> None:
-        """Start the reaper, a pump per read end and a writer per write end."""
-        nursery.start_soon(
-            self._child.reap,
-            self._kill_after,
-            self._on_reaped,
-            self._ending,
-            self._on_tree_gone,
-            name="trioproc reaper",
+        """Have the child watched for its exit (no task waits for it), and
+        start a pump per read end and a writer per write end."""
+        self._nursery = nursery
+        self._child.watch(
+            partial(self._from_watcher, self._on_reaped),
+            partial(self._from_watcher, self._on_tree_gone),
+            lambda: self._block_ending,
         )
         for fd, reader in self._readers.items():
             nursery.start_soon(
@@ -268,6 +276,29 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
                 partial(self._on_fd_lost, fd),
                 name=f"trioproc writer fd {fd}",
             )
+
+    def _from_watcher(self, callback: Callable[[], None]) -> None:
+        """Run *callback* for the child's watcher, in the block's context;
+        what it raises (a protocol's callback failed) leaves through the
+        block's nursery, as a task's exception would."""
+        try:
+            self._context.run(callback)
+        except BaseException as exc:  # handed on, not swallowed
+            assert self._nursery is not None
+            self._nursery.start_soon(raise_in_task, exc, name="trioproc callback")
+
+    async def _end(self, in_order: bool) -> BaseException | None:
+        """The block's end of the child (`_finish` or `_abandon` first):
+        *in_order*, wait for its exit; end what is left of its tree; then
+        let the pumps drain. Returns what that raised, for the block to
+        leave with (`ChildUnkillable`, or a cancellation of the wait)."""
+        try:
+            await self._child.finish(self._kill_after, in_order=in_order)
+        except BaseException as exc:  # the block raises it
+            return exc
+        finally:
+            self._on_tree_gone()
+        return None
 
     def _connect(self) -> None:
         assert self._protocol is not None
@@ -300,12 +331,12 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
             # the master would hang the child up.)
             for reader in self._readers.values():
                 reader.close()
-        self._ending.set()
 
     def _abandon(self) -> None:
         """The block is ending: lift every hold on output, so that nothing the
         child writes meanwhile is left in the pipe; in stream mode, drop what
         nobody will read now."""
+        self._block_ending = True
         for fd, reader in self._readers.items():
             if self._discard_output_on_exit:
                 self._streams[fd]._discard()
@@ -315,6 +346,9 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
     def _on_tree_gone(self) -> None:
         # Nobody in the child's tree is left to read input or write output
         # (a process that escaped it may still hold the pipes).
+        if self._tree_gone_told:
+            return
+        self._tree_gone_told = True
         for writer in self._writers.values():
             writer.abort()
         for reader in self._readers.values():

@@ -7,7 +7,8 @@ builds one with ``Cls._create(...)``, which runs the ordinary ``__init__``.
 `fail` is how a stream refuses a call, so that a cancelled task sees its
 cancellation first. `ends_in_order` and `exit_nursery` are the one way every
 block that enters a nursery by hand (``spawn()``, a pipeline, the fake spawn,
-the supervisor) decides how it ends and which exception leaves it.
+the supervisor) decides how it ends and which exception leaves it;
+`raise_in_task` hands such a nursery an error met outside its tasks.
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
         BaseExceptionGroup,
     )
 
-__all__ = ["NoPublicConstructor", "ends_in_order", "exit_nursery", "fail", "one_error"]
+__all__ = [
+    "NoPublicConstructor",
+    "ends_in_order",
+    "exit_nursery",
+    "fail",
+    "one_error",
+    "raise_in_task",
+]
 
 _T = TypeVar("_T")
 
@@ -56,6 +64,13 @@ async def fail(error: Exception) -> NoReturn:
     closed stream."""
     await trio.lowlevel.checkpoint_if_cancelled()
     raise error
+
+
+async def raise_in_task(exc: BaseException) -> NoReturn:
+    """A task that fails with *exc*: how an error met outside a block's tasks
+    (by the exit watcher, or by the block's own end) leaves through its
+    nursery, under the same policy as the tasks' errors."""
+    raise exc
 
 
 def ends_in_order(exc: BaseException | None, nursery: trio.Nursery) -> bool:

@@ -1,20 +1,22 @@
 """A child of the portable backend: its exit, its signals, the end of its tree.
 
 `PortableChild` is the portable backend's `trioproc._os._seam.ChildProcess`.
-One task (the reaper) waits for the exit with `trio.Process.wait` -- a pidfd or
-kqueue on POSIX, ``WaitForSingleObject`` on Windows, as Trio does it -- and
-everybody else waits on the `reaped` event, so any number of concurrent or
-cancelled ``wait()`` calls see the same exit. The stop sequence and the
-reaper task are the Linux backend's (`trioproc._os._stop`): the graceful
-step, the hard one after ``kill_after``, and a return only once the whole
-tree is gone; what "the tree" is and how its steps are taken is the
-platform's (`trioproc._os._platform.ProcessTree`).
+A system task of the run (not a task of the child's block) waits for the
+exit with `trio.Process.wait` -- a pidfd or kqueue on POSIX,
+``WaitForSingleObject`` on Windows, as Trio does it -- and everybody else
+waits on the `reaped` event, so any number of concurrent or cancelled
+``wait()`` calls see the same exit. The stop sequence and the block's end
+are the Linux backend's (`trioproc._os._stop`): the graceful step, the hard
+one after ``kill_after``, and a return only once the whole tree is gone; what
+"the tree" is and how its steps are taken is the platform's
+(`trioproc._os._platform.ProcessTree`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 import attrs
@@ -59,6 +61,8 @@ class PortableChild(_stop.StopSequence):
     stopping: bool = attrs.field(init=False, default=False)
     #: When the graceful step was taken (trio's clock), once it was.
     _term_sent_at: float | None = attrs.field(init=False, default=None)
+    #: The scope of the task that waits for the exit.
+    _waiting: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
 
     def __attrs_post_init__(self) -> None:
         self.pid = self._process.pid
@@ -90,17 +94,46 @@ class PortableChild(_stop.StopSequence):
         """Whether the platform's tree can be left (`ProcessTree.sealed`)."""
         return self._tree.sealed
 
-    async def wait_until_reaped(self) -> None:
-        """Reap the child (only the reaper task calls this)."""
-        if self.pid is None:
-            await trio.lowlevel.checkpoint()
-            return
-        returncode = await self._process.wait()
-        self.returncode = returncode
-        self.status = wait_status(returncode)
-        self.pid = None
-        self._tree.reaped()
-        self.reaped.set()
+    def watch(
+        self,
+        on_reaped: Callable[[], None],
+        on_tree_gone: Callable[[], None],
+        ending: Callable[[], bool],
+    ) -> None:
+        """Reap the child once it exits, and then call *on_reaped*, from a
+        system task; where the tree is sealed (`tree_sealed`), call
+        *on_tree_gone* too once it is gone, unless *ending* says the block
+        is ending first."""
+        trio.lowlevel.spawn_system_task(
+            self._watch,
+            on_reaped,
+            on_tree_gone,
+            ending,
+            name=f"trioproc wait {self.pid}",
+        )
+
+    async def _watch(
+        self,
+        on_reaped: Callable[[], None],
+        on_tree_gone: Callable[[], None],
+        ending: Callable[[], bool],
+    ) -> None:
+        with self._waiting:
+            returncode = await self._process.wait()
+            self.returncode = returncode
+            self.status = wait_status(returncode)
+            self.pid = None
+            self._tree.reaped()
+            self.reaped.set()
+            on_reaped()
+            if self.tree_sealed and not ending():
+                # Where a closed read end cannot be seen from the write end
+                # (Windows), a sealed tree that is gone tells that the
+                # child's input is no longer read: say so before the block
+                # ends.
+                await _stop.until_gone_or(self, ending)
+                if self.tree_gone and not ending():
+                    on_tree_gone()
 
     # The stop sequence's steps (`trioproc._os._stop.Stoppable`).
 
@@ -138,9 +171,10 @@ class PortableChild(_stop.StopSequence):
         """Leave reaping to a thread: for a child stuck in the kernel, which
         no task may wait for, but which must not stay a zombie once it dies."""
         process = self._process
-        # trio.Process offers no blocking wait; its Popen does (and no task
-        # waits on it any more).
+        # trio.Process offers no blocking wait; its Popen does (and the task
+        # that waited on it is cancelled first: two would race).
         popen = process._proc
+        self._waiting.cancel()
         token = trio.lowlevel.current_trio_token()
 
         def reaped_late() -> None:

@@ -1,12 +1,12 @@
 """The Linux child: waiting for its exit, reaping it, and the steps that end
 its process tree (the stop sequence itself is `trioproc._os._stop`'s).
 
-One task per child reaps it, and only that task: everybody else waits on an
-event, so any number of concurrent or cancelled ``wait()`` calls all see the
-same exit. No SIGCHLD handler is installed. On Linux a pidfd tells Trio's
-event loop when the child has exited, and it also makes signals race-free (a
-pidfd cannot come to name another process). Elsewhere, or where pidfds are
-refused, a thread blocks in ``waitid(WNOWAIT)``.
+No task waits for a child: its pidfd goes to the run's exit watcher
+(`trioproc._os._watcher`), which reaps it when it exits, and everybody else
+waits on an event, so any number of concurrent or cancelled ``wait()`` calls
+all see the same exit. No SIGCHLD handler is installed. A pidfd also makes
+signals race-free (it cannot come to name another process). Where pidfds are
+refused, a thread blocks in ``waitid(WNOWAIT)`` for each child.
 
 A child leads its own process group by default, so what it starts (a shell's
 background jobs, a build tool's helpers) is in that group too, and the block
@@ -26,14 +26,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
 import trio
 
 from .._errors import ProcessExitedAlready
-from . import _stop
+from . import _stop, _watcher
 from ._stop import end_tree as end_tree, process_state as process_state
 
 if TYPE_CHECKING:
@@ -105,9 +105,11 @@ class Child(_stop.StopSequence):
     _pidfd: int | None = attrs.field(init=False, default=None)
     #: When the graceful signal was sent (trio's clock), once it was.
     _term_sent_at: float | None = attrs.field(init=False, default=None)
+    #: Without a pidfd: the scope of the task that waits in a thread.
+    _waiting: trio.CancelScope | None = attrs.field(init=False, default=None)
 
     def started(self, pid: int) -> None:
-        """The child now exists as *pid*: start `reap` for it."""
+        """The child now exists as *pid* (`watch` it next)."""
         self.pid = pid
         self.pgid = pid if self.group else None
         self._pidfd = _open_pidfd(pid)
@@ -205,18 +207,43 @@ class Child(_stop.StopSequence):
         close anyway)."""
         return False
 
-    async def _wait_exited(self) -> None:
-        """Return once the child has exited (it is not reaped here)."""
-        if self._pidfd is not None:
-            await trio.lowlevel.wait_readable(self._pidfd)
-        else:
-            assert self.pid is not None
-            await trio.to_thread.run_sync(
-                _wait_reapable,
-                self.pid,
-                abandon_on_cancel=True,
-                limiter=_WAITID_THREADS,
+    def watch(
+        self,
+        on_reaped: Callable[[], None],
+        on_tree_gone: Callable[[], None],
+        ending: Callable[[], bool],
+    ) -> None:
+        """Reap the child once it exits, and then call *on_reaped*, from the
+        run's exit watcher (no task waits for this child). A process group
+        can be left, so *on_tree_gone* is the block's to call, at its end."""
+        del on_tree_gone, ending
+        pidfd = self._pidfd
+        if pidfd is None:
+            trio.lowlevel.spawn_system_task(
+                self._wait_in_thread, on_reaped, name=f"trioproc waitid {self.pid}"
             )
+            return
+
+        def exited() -> None:
+            if self._reap():
+                on_reaped()
+            else:  # pragma: no cover - a pidfd is readable once it has exited
+                _watcher.watch(pidfd, exited)
+
+        _watcher.watch(pidfd, exited)
+
+    async def _wait_in_thread(self, on_reaped: Callable[[], None]) -> None:
+        """Without a pidfd: wait in a thread, then reap (a system task)."""
+        with trio.CancelScope() as self._waiting:
+            while self.pid is not None:
+                await trio.to_thread.run_sync(
+                    _wait_reapable,
+                    self.pid,
+                    abandon_on_cancel=True,
+                    limiter=_WAITID_THREADS,
+                )
+                if self._reap():
+                    on_reaped()
 
     def _reap(self) -> bool:
         assert self.pid is not None
@@ -227,7 +254,7 @@ class Child(_stop.StopSequence):
         if pid == 0:
             return False
         if self._pidfd is not None:
-            # Only the reaper waits on the pidfd, and it is not waiting now.
+            # The watcher has let go of it.
             os.close(self._pidfd)
             self._pidfd = None
         self.status = status if self.remote is None else self.remote.translate(status)
@@ -242,15 +269,6 @@ class Child(_stop.StopSequence):
             self.pgid = None
         self.reaped.set()
         return True
-
-    async def wait_until_reaped(self) -> None:
-        """Reap the child (only the reaper task calls this)."""
-        if self.pid is None:
-            await trio.lowlevel.checkpoint()
-            return
-        await self._wait_exited()
-        while not self._reap():  # pragma: no cover - a pidfd wakes at exit
-            await self._wait_exited()
 
     # The stop sequence's steps (`trioproc._os._stop.Stoppable`).
 
@@ -293,6 +311,11 @@ class Child(_stop.StopSequence):
         pid, cgroup = self.pid, self.cgroup
         if pid is None:  # pragma: no cover - reaped meanwhile
             return
+        # The thread reaps it now, not the watcher.
+        if self._pidfd is not None:
+            _watcher.forget(self._pidfd)
+        if self._waiting is not None:
+            self._waiting.cancel()
         token = trio.lowlevel.current_trio_token()
 
         def reaped_late(status: int) -> None:

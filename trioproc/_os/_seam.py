@@ -68,14 +68,21 @@ class ChildProcess(Protocol):
         """Signal the child (its group with *group*; a terminal's foreground
         group with *foreground_of*); `ProcessExitedAlready` once reaped."""
 
-    async def reap(
+    def watch(
         self,
-        kill_after: float,
         on_reaped: Callable[[], None],
-        ending: trio.Event,
         on_tree_gone: Callable[[], None],
+        ending: Callable[[], bool],
     ) -> None:
-        """The reaper task (see `trioproc._os._stop.reap`)."""
+        """Reap the child when it exits and call *on_reaped*, from a task
+        that is not the block's (no task of the block waits for the exit);
+        where nothing can leave the child's tree, *on_tree_gone* too once
+        it is gone, unless *ending* says the block is ending first. The
+        callbacks must not raise."""
+
+    async def finish(self, kill_after: float, *, in_order: bool) -> None:
+        """The block's end: *in_order*, wait for the exit; then end what is
+        left of the tree (see `trioproc._os._stop.finish`)."""
 
     async def stop(self, kill_after: float) -> None:
         """End the child and its tree: the graceful signal, the hard one after

@@ -1,8 +1,8 @@
 """The stop sequence both backends run: the graceful step, the hard one after
-``kill_after``, a return only once the whole tree is gone, and the reaper
-task around it.
+``kill_after``, a return only once the whole tree is gone, and the end of a
+child's block around it.
 
-`end_tree` and `reap` work on a `Stoppable` -- the Linux child
+`end_tree` and `finish` work on a `Stoppable` -- the Linux child
 (`trioproc._os._reaper.Child`) or the portable one
 (`trioproc._os._portable_child.PortableChild`) -- which says what its tree is
 and how each step is taken.
@@ -20,7 +20,14 @@ from .._errors import ChildUnkillable
 if TYPE_CHECKING:
     from ._seam import RemoteHook
 
-__all__ = ["StopSequence", "Stoppable", "end_tree", "process_state", "reap"]
+__all__ = [
+    "StopSequence",
+    "Stoppable",
+    "end_tree",
+    "finish",
+    "process_state",
+    "until_gone_or",
+]
 
 # Polling a tree for live members: from 1 ms, doubling up to 50 ms.
 _POLL_FIRST: Final = 0.001
@@ -72,94 +79,63 @@ class Stoppable(Protocol):
         """The stop sequence saw the tree gone: remove what held it."""
 
     def release_tree(self) -> None:
-        """The reaper is done, whatever happened: release what it held."""
-
-    async def wait_until_reaped(self) -> None:
-        """Reap the child (only the reaper task calls this)."""
+        """The block is done with the tree, whatever happened: release what
+        it held."""
 
 
 class StopSequence:
-    """The seam's ``reap`` and ``stop`` of a `Stoppable` child, written once
-    for both backends' children (a mixin with no state)."""
+    """The seam's ``finish`` and ``stop`` of a `Stoppable` child, written
+    once for both backends' children (a mixin with no state)."""
 
     __slots__ = ()
 
-    async def reap(
-        self: Stoppable,
-        kill_after: float,
-        on_reaped: Callable[[], None],
-        ending: trio.Event,
-        on_tree_gone: Callable[[], None],
-    ) -> None:
-        """The reaper task (`reap`).
+    async def finish(self: Stoppable, kill_after: float, *, in_order: bool) -> None:
+        """The block's end of the child (`finish`).
 
         Raises:
           ChildUnkillable: a process outlived the hard step.
 
-        Cancellation: the tree is ended and the child reaped before the
-        cancellation propagates.
+        Cancellation: of the wait for an exit in order only; the tree is then
+        ended before the cancellation propagates.
         """
-        await reap(self, kill_after, on_reaped, ending, on_tree_gone)
+        await finish(self, kill_after, in_order=in_order)
 
     async def stop(self: Stoppable, kill_after: float) -> None:
-        """End the child and its tree (`end_tree`), from any task but the
-        reaper's: the reaper reaps, this waits for it."""
+        """End the child and its tree (`end_tree`), from any task while the
+        block runs; the child's watcher reaps it, this waits for that."""
         await end_tree(self, kill_after, self.reaped.wait)
 
 
-async def reap(
-    child: Stoppable,
-    kill_after: float,
-    on_reaped: Callable[[], None],
-    ending: trio.Event,
-    on_tree_gone: Callable[[], None],
-) -> None:
-    """The reaper task: reap *child*, call *on_reaped*; once *ending* is set,
-    end what is left of its tree; then call *on_tree_gone*.
+async def finish(child: Stoppable, kill_after: float, *, in_order: bool) -> None:
+    """The end of *child*'s block: *in_order*, wait for the child to exit by
+    itself; then end what is left of its tree, and release what held it.
 
     Raises:
       ChildUnkillable: a process outlived the hard step (see `end_tree`).
 
-    Cancellation: the tree is ended and the child reaped before the
-    cancellation propagates.
+    Cancellation: of the wait for an exit in order only (the block was
+    cancelled from outside meanwhile); the tree is then ended, shielded,
+    before the cancellation propagates.
     """
-    told = gone_told = False
     try:
-        await child.wait_until_reaped()
-        told = True
-        on_reaped()
-        if not ending.is_set() and child.tree_sealed:
-            # Where a closed read end cannot be seen from the write end
-            # (Windows), a sealed tree that is gone tells that the child's
-            # input is no longer read: say so before the block ends.
-            await _until_gone_or_set(child, ending)
-            if child.tree_gone:
-                gone_told = True
-                on_tree_gone()
-        if not ending.is_set():  # no extra scheduler pass when it is
-            await ending.wait()
+        if in_order and not child.reaped.is_set():
+            await child.reaped.wait()
     finally:
         try:
             if not child.tree_gone:
                 with trio.CancelScope(shield=True):
-                    await end_tree(
-                        child, kill_after, child.wait_until_reaped, reaper=True
-                    )
+                    await end_tree(child, kill_after, child.reaped.wait, last=True)
             child.tree_ended()
-            if not told:
-                on_reaped()
         finally:
             child.release_tree()
-            if not gone_told:
-                on_tree_gone()
 
 
-async def _until_gone_or_set(child: Stoppable, event: trio.Event) -> None:
-    """Return once the reaped *child*'s tree is gone or *event* is set."""
+async def until_gone_or(child: Stoppable, ending: Callable[[], bool]) -> None:
+    """Return once the reaped *child*'s tree is gone or *ending* says the
+    block is ending (polled: no platform tells when a tree empties)."""
     delay = _POLL_FIRST
-    while child.alive() and not event.is_set():
-        with trio.move_on_after(delay):
-            await event.wait()
+    while child.alive() and not ending():
+        await trio.sleep(delay)
         delay = min(delay * 2, _POLL_MOST)
 
 
@@ -168,7 +144,7 @@ async def end_tree(
     kill_after: float,
     wait: Callable[[], Awaitable[None]],
     *,
-    reaper: bool = False,
+    last: bool = False,
 ) -> None:
     """End *child* and its tree: the graceful step, the hard one after
     *kill_after* seconds; return once *wait* has seen the child reaped and
@@ -176,17 +152,17 @@ async def end_tree(
 
     Raises:
       ChildUnkillable: a process is still alive ``kill_grace`` seconds after
-        the hard step. Called by the *reaper* task, which then ends, the
-        child is left to a thread that reaps it once it dies.
+        the hard step. As the block's *last* step, the child is then left to
+        a thread that reaps it once it dies.
 
     Cancellation: not shielded here; callers that must not be interrupted
     shield it.
     """
     if child.tree_gone:
-        if not reaper:  # the reaper has waited already: no pass to spare
+        if not last:  # the block's end has waited already: no pass to spare
             await trio.lowlevel.checkpoint()
         return
-    if reaper:
+    if last:
         child.stopping = True
     grace = child.kill_grace
     if child.remote is not None and await child.remote.end(kill_after, grace, wait):
@@ -207,7 +183,7 @@ async def end_tree(
         return
     stuck = child.pid
     if stuck is not None:
-        if reaper:
+        if last:
             child.reap_in_background()
     else:
         stuck = child.stuck_member()

@@ -1,0 +1,148 @@
+"""No task waits for a child: one exit watcher per run reaps them all."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import signal
+
+import pytest
+import trio
+
+import trioproc
+
+from .helpers import SLEEP, alive, open_fds, python
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("TRIOPROC_BACKEND") == "portable",
+    reason="the portable backend waits for each child in a system task of its own",
+)
+
+
+def _tasks_of_run() -> int:
+    """How many tasks the current Trio run has, system tasks included."""
+    count = 0
+    pending = [trio.lowlevel.current_root_task()]
+    while pending:
+        task = pending.pop()
+        count += 1
+        for nursery in task.child_nurseries:
+            pending.extend(nursery.child_tasks)
+    return count
+
+
+async def test_an_idle_child_costs_no_task() -> None:
+    """A program that holds many children does not hold a task for each:
+    the run has as many tasks with thirty running children as with one."""
+    with trio.fail_after(20):
+        with trio.CancelScope() as scope:
+            async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(
+                    trioproc.spawn(SLEEP(30), trioproc.ProcessProtocol(), child_fds={})
+                )
+                await trio.lowlevel.checkpoint()
+                with_one = _tasks_of_run()
+                for _ in range(29):
+                    await stack.enter_async_context(
+                        trioproc.spawn(
+                            SLEEP(30), trioproc.ProcessProtocol(), child_fds={}
+                        )
+                    )
+                await trio.lowlevel.checkpoint()
+                with_thirty = _tasks_of_run()
+                scope.cancel()
+    assert with_thirty == with_one
+
+
+async def test_an_exit_is_seen_while_the_body_waits_for_something_else() -> None:
+    """processExited and processEnded come while the body is busy elsewhere
+    (no task of the block waits for the exit), and every waiter sees it."""
+    ended = trio.Event()
+    seen: list[str] = []
+
+    class Protocol(trioproc.ProcessProtocol):
+        def processExited(self, reason: object) -> None:
+            seen.append("exited")
+
+        def processEnded(self, reason: object) -> None:
+            seen.append("ended")
+            ended.set()
+
+    with trio.fail_after(10):
+        async with trioproc.spawn(
+            python("import os; os._exit(3)"), Protocol(), child_fds={}
+        ) as transport:
+            await ended.wait()
+            assert seen == ["exited", "ended"]
+            assert transport.returncode == 3
+            async with trio.open_nursery() as nursery:
+                for _ in range(3):
+                    nursery.start_soon(transport.wait)
+
+
+async def test_cancelling_one_block_stops_that_child_only_at_once() -> None:
+    """Per-child cancellation stays exact: cancelling one child's block
+    stops and reaps that child before the cancellation leaves, and the
+    child beside it keeps running."""
+    with trio.fail_after(10):
+        async with trioproc.spawn(SLEEP(30), child_fds={}) as other:
+            with trio.CancelScope() as scope:
+                async with trioproc.spawn(SLEEP(30), child_fds={}) as first:
+                    scope.cancel()
+                    await trio.sleep_forever()
+            assert first.returncode == -signal.SIGTERM
+            assert other.pid is not None
+            assert alive(other.pid)
+            await other.stop()
+
+
+async def test_a_callback_that_fails_in_the_watcher_fails_its_block() -> None:
+    """A processExited that raises (it runs where the watcher noticed the
+    exit) cancels the block's body and leaves the block as itself; the
+    watcher goes on serving other children."""
+
+    class Fails(trioproc.ProcessProtocol):
+        def processExited(self, reason: object) -> None:
+            raise KeyError("from processExited")
+
+    with trio.fail_after(10):
+        with pytest.raises(KeyError, match="from processExited"):
+            async with trioproc.spawn(
+                python("pass"), Fails(), child_fds={}
+            ) as transport:
+                await trio.sleep_forever()
+        assert transport.returncode == 0
+        assert (await trioproc.run(python("print('still')"))).stdout == b"still\n"
+
+
+async def test_callbacks_from_the_watcher_see_the_blocks_context() -> None:
+    """The protocol's exit callbacks run in the context of the block that
+    spawned the child, as its other callbacks (from the block's tasks) do:
+    context variables such as a request id are there."""
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+    seen: list[str] = []
+
+    class Protocol(trioproc.ProcessProtocol):
+        def processExited(self, reason: object) -> None:
+            seen.append(request_id.get("unset"))
+
+    request_id.set("r-42")
+    with trio.fail_after(10):
+        async with trioproc.spawn(python("pass"), Protocol(), child_fds={}):
+            pass
+    assert seen == ["r-42"]
+
+
+async def test_the_watcher_holds_no_fd_once_no_child_runs() -> None:
+    """The watcher's epoll set is closed as soon as the last child it
+    watched has exited: a program between children holds no extra fd."""
+    before = open_fds()
+    with trio.fail_after(10):
+        async with trioproc.spawn(SLEEP(30), child_fds={}) as transport:
+            assert len(open_fds() - before) == 2  # the pidfd, the epoll set
+            await transport.stop()
+        assert open_fds() == before
+        # And a child after that is watched again, through a new set.
+        assert (await trioproc.run(python("print(1)"))).stdout == b"1\n"
+    assert open_fds() == before
