@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import json
 import os
@@ -690,8 +691,47 @@ def anyio_sleepers(n: int, mark: Mark) -> dict[str, float]:
     )
 
 
+def trioproc_sleepers_held(n: int, mark: Mark) -> dict[str, float]:
+    """One task holds every child's block (an exit stack), as trio's case
+    holds its Process objects, and the children inherit the parent's fds, as
+    there; SIGTERM to each, then the blocks end in order, reaping them."""
+
+    async def start_one(stack: contextlib.AsyncExitStack) -> Any:
+        return await stack.enter_async_context(
+            trioproc.spawn(SLEEP, stdin=None, stdout=None, stderr=None)
+        )
+
+    async def main() -> dict[str, float]:
+        figures: dict[str, float] = {}
+
+        async def fleet(count: int, measure: bool) -> None:
+            async with contextlib.AsyncExitStack() as stack:
+                began = time.perf_counter()
+                before = _harness.peak_rss_mib()
+                transports = [await start_one(stack) for _ in range(count)]
+                started = time.perf_counter()
+                if measure:
+                    figures["start_s"] = started - began
+                    figures["kib_per_child"] = (
+                        (_harness.peak_rss_mib() - before) * 1024 / count
+                    )
+                for transport in transports:
+                    transport.signalProcess("TERM")
+            if measure:
+                figures["stop_s"] = time.perf_counter() - started
+                figures["seconds"] = time.perf_counter() - began
+
+        await fleet(2, measure=False)
+        mark()
+        await fleet(n, measure=True)
+        return figures
+
+    return trio.run(main)
+
+
 def trioproc_sleepers(n: int, mark: Mark) -> dict[str, float]:
-    """One block per child in one nursery; cancelling it stops and reaps all."""
+    """One block per child, each in a task of one nursery (a protocol, no
+    fds); cancelling the nursery stops and reaps all."""
 
     async def main() -> dict[str, float]:
         figures: dict[str, float] = {}
@@ -914,7 +954,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         ],
         "cases": {
             "posix_spawn (reference)": posix_spawn_sleepers,
-            "trioproc.spawn": trioproc_sleepers,
+            "trioproc.spawn, blocks in one task": trioproc_sleepers_held,
+            "trioproc.spawn, a task per child": trioproc_sleepers,
             "subprocess.Popen": subprocess_sleepers,
             "asyncio": asyncio_sleepers,
             "trio.lowlevel.open_process": trio_sleepers,

@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import os
 import signal
+import subprocess
 
 import pytest
 import trio
@@ -146,3 +147,55 @@ async def test_the_watcher_holds_no_fd_once_no_child_runs() -> None:
         # And a child after that is watched again, through a new set.
         assert (await trioproc.run(python("print(1)"))).stdout == b"1\n"
     assert open_fds() == before
+
+
+async def test_a_block_with_no_fd_and_a_failing_body_and_callback_raises_both() -> None:
+    """A block that serves no fd has no task of its own, and still keeps the
+    exception policy: when the body fails while a callback also failed, both
+    errors leave, in a group."""
+    exited = trio.Event()
+
+    class Fails(trioproc.ProcessProtocol):
+        def processExited(self, reason: object) -> None:
+            exited.set()
+            raise KeyError("from processExited")
+
+    with trio.fail_after(10):
+        with pytest.RaisesGroup(
+            pytest.RaisesExc(KeyError), pytest.RaisesExc(ValueError)
+        ):
+            async with trioproc.spawn(python("pass"), Fails(), child_fds={}):
+                with trio.CancelScope(shield=True):
+                    await exited.wait()
+                raise ValueError("from the body")
+
+
+async def test_each_kind_of_block_without_a_task_holds_none() -> None:
+    """Stream mode with every standard fd elsewhere (``DEVNULL``, the
+    parent's own) holds no task either."""
+    with trio.fail_after(20):
+        before = _tasks_of_run()
+        async with trioproc.spawn(
+            SLEEP(30), stdin=subprocess.DEVNULL, stdout=None, stderr=subprocess.DEVNULL
+        ) as transport:
+            async with trioproc.spawn(
+                SLEEP(30), stdin=None, stdout=None, stderr=None
+            ) as other:
+                await trio.lowlevel.checkpoint()
+                # The run's exit watcher, at most, is new.
+                assert _tasks_of_run() <= before + 1
+                await other.stop()
+            await transport.stop()
+
+
+async def test_a_block_is_entered_once_even_after_it_failed_to_start() -> None:
+    """A ``spawn()`` block whose child could not start is not entered again
+    (a block is one child's): it says so."""
+    block = trioproc.spawn(["/no/such/program"])
+    with trio.fail_after(10):
+        with pytest.raises(FileNotFoundError):
+            async with block:
+                raise AssertionError("not reached")  # pragma: no cover
+        with pytest.raises(RuntimeError, match="already entered"):
+            async with block:
+                raise AssertionError("not reached")  # pragma: no cover

@@ -33,7 +33,7 @@ from ._os._backends import check_options, current_backend
 from ._ssh import RemoteSession, check_remote
 from ._streams import StreamProtocol
 from ._transport import ProcessTransport
-from ._util import ends_in_order, exit_nursery, raise_in_task
+from ._util import ends_in_order, exit_nursery, exit_scope, raise_in_task
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -287,10 +287,12 @@ class Spawn(Generic[_T_co]):
     """The ``async with`` block of one child, returned by `spawn`."""
 
     __slots__ = (
+        "_alone",
         "_nursery",
         "_nursery_manager",
         "_options",
         "_protocol",
+        "_scope",
         "_session",
         "_transport",
     )
@@ -298,18 +300,22 @@ class Spawn(Generic[_T_co]):
     def __init__(
         self, options: SpawnOptions, protocol: IProcessProtocol | None
     ) -> None:
-        self._options = options
+        self._options: SpawnOptions | None = options
         self._protocol = protocol
         self._transport: ProcessTransport | None = None
         self._nursery_manager: Any = None
         self._nursery: trio.Nursery | None = None
         self._session: RemoteSession | None = None
+        self._scope: trio.CancelScope | None = None
+        self._alone = False
 
     async def __aenter__(self) -> _T_co:
-        if self._transport is not None:
+        options = self._options
+        if options is None:
             raise RuntimeError("this spawn() block was already entered")
         await trio.lowlevel.checkpoint_if_cancelled()
-        options = self._options
+        # Only the launch needs them: a block that runs long holds less.
+        self._options = None
         session = None
         if options.remote is not None:
             # The local child is ssh; the wrapper reports the remote start.
@@ -332,10 +338,20 @@ class Spawn(Generic[_T_co]):
             kill_after=options.kill_after,
             stream_mode=stream_mode,
         )
-        manager = self._nursery_manager = trio.open_nursery()
-        self._nursery = await manager.__aenter__()
-        transport._start_tasks(self._nursery)
+        if transport._has_tasks or session is not None:
+            manager = self._nursery_manager = trio.open_nursery()
+            self._nursery = await manager.__aenter__()
+            transport._start_tasks(self._nursery)
+        else:
+            # Nothing to pump or write: no task; a scope around the body for
+            # a failing protocol callback to cancel, unless in stream mode.
+            self._alone = True
+            if not stream_mode:
+                self._scope = trio.CancelScope()
+                self._scope.__enter__()
+            transport._start_alone(self._scope)
         if session is not None:
+            assert self._nursery is not None
             self._nursery.start_soon(session.serve_signals, launched.process.reaped)
         try:
             transport._connect()
@@ -352,8 +368,10 @@ class Spawn(Generic[_T_co]):
         tb: TracebackType | None,
     ) -> bool:
         transport = self._transport
-        manager = self._nursery_manager
         assert transport is not None
+        if self._alone:
+            return await self._exit_alone(transport, self._scope, exc)
+        manager = self._nursery_manager
         assert manager is not None
         self._nursery_manager = None
         assert self._nursery is not None
@@ -374,6 +392,32 @@ class Spawn(Generic[_T_co]):
             transport._release()
             if self._session is not None:
                 self._session.close()
+
+    async def _exit_alone(
+        self,
+        transport: ProcessTransport,
+        scope: trio.CancelScope | None,
+        exc: BaseException | None,
+    ) -> bool:
+        """`__aexit__` of a block with no task: the same end, in this task."""
+        self._alone = False
+        self._scope = None
+        in_order = ends_in_order(exc, scope)
+        if in_order:
+            transport._finish()
+        else:
+            transport._abandon()
+        try:
+            ended = await transport._end(in_order)
+            errors = list(transport._watch_errors or ())
+            if isinstance(ended, trio.Cancelled):
+                if exc is None:  # the wait for the exit was cancelled from outside
+                    exc = ended
+            elif ended is not None:
+                errors.append(ended)
+            return await exit_scope(scope, exc, errors)
+        finally:
+            transport._release()
 
 
 # What the layers above spawn() ask of the OS layer, so that they talk to

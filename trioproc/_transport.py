@@ -50,6 +50,10 @@ _KEYBOARD_SIGNALS: Final = frozenset(
 )
 
 
+#: The open fds of every child that has none (`ProcessTransport._open_fds`).
+_NO_FDS: Final[set[int]] = set()
+
+
 @final
 @attrs.define(eq=False)
 class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstructor):
@@ -80,8 +84,12 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
     #: The block is ending (it has called `_finish` or `_abandon`).
     _block_ending: bool = attrs.field(init=False, default=False)
     _tree_gone_told: bool = attrs.field(init=False, default=False)
-    #: The block's nursery, where what the watcher's callbacks raise goes.
+    #: The block's nursery, where what the watcher's callbacks raise goes;
+    #: without one (no fd to serve), the scope of the block's body, which
+    #: that cancels, and what they raised, for the block to raise.
     _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
+    _scope: trio.CancelScope | None = attrs.field(init=False, default=None)
+    _watch_errors: list[BaseException] | None = attrs.field(init=False, default=None)
     #: The block's context, which those callbacks run in, as its tasks do.
     _context: contextvars.Context = attrs.field(
         init=False, factory=contextvars.copy_context
@@ -111,7 +119,8 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
             kill_after,
             stream_mode,
         )
-        self._open_fds = {*self._readers, *self._writers}
+        # Only ever emptied, so a child with no fd shares one empty set.
+        self._open_fds = {*self._readers, *self._writers} or _NO_FDS
         return self
 
     def __repr__(self) -> str:
@@ -258,11 +267,7 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
         """Have the child watched for its exit (no task waits for it), and
         start a pump per read end and a writer per write end."""
         self._nursery = nursery
-        self._child.watch(
-            partial(self._from_watcher, self._on_reaped),
-            partial(self._from_watcher, self._on_tree_gone),
-            lambda: self._block_ending,
-        )
+        self._child.watch(self)
         for fd, reader in self._readers.items():
             nursery.start_soon(
                 reader.pump,
@@ -277,6 +282,26 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
                 name=f"trioproc writer fd {fd}",
             )
 
+    @property
+    def _has_tasks(self) -> bool:
+        """Whether the child has an fd for a pump or a writer to serve."""
+        return bool(self._readers or self._writers)
+
+    def _start_alone(self, scope: trio.CancelScope | None) -> None:
+        """A child with no fd to serve (`_has_tasks` false): only have it
+        watched, and let a failing callback cancel *scope*, the block's
+        (stream mode needs none: its protocol is the library's own)."""
+        self._scope = scope
+        self._child.watch(self)
+
+    # The child's `ExitListener` (called from its watcher's task).
+
+    def _child_reaped(self) -> None:
+        self._from_watcher(self._on_reaped)
+
+    def _child_tree_gone(self) -> None:
+        self._from_watcher(self._on_tree_gone)
+
     def _from_watcher(self, callback: Callable[[], None]) -> None:
         """Run *callback* for the child's watcher, in the block's context;
         what it raises (a protocol's callback failed) leaves through the
@@ -284,8 +309,14 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
         try:
             self._context.run(callback)
         except BaseException as exc:  # handed on, not swallowed
-            assert self._nursery is not None
-            self._nursery.start_soon(raise_in_task, exc, name="trioproc callback")
+            if self._nursery is not None:
+                self._nursery.start_soon(raise_in_task, exc, name="trioproc callback")
+                return
+            if self._watch_errors is None:
+                self._watch_errors = []
+            self._watch_errors.append(exc)
+            if self._scope is not None:
+                self._scope.cancel()
 
     async def _end(self, in_order: bool) -> BaseException | None:
         """The block's end of the child (`_finish` or `_abandon` first):

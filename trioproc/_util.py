@@ -32,6 +32,7 @@ __all__ = [
     "NoPublicConstructor",
     "ends_in_order",
     "exit_nursery",
+    "exit_scope",
     "fail",
     "one_error",
     "raise_in_task",
@@ -73,10 +74,13 @@ async def raise_in_task(exc: BaseException) -> NoReturn:
     raise exc
 
 
-def ends_in_order(exc: BaseException | None, nursery: trio.Nursery) -> bool:
-    """Whether a block whose tasks run in *nursery*, left with *exc*, lets
-    them end in order (write out input, read to end of file) rather than
-    stopping them.
+def ends_in_order(
+    exc: BaseException | None, nursery: trio.Nursery | trio.CancelScope | None
+) -> bool:
+    """Whether a block whose tasks run in *nursery* (or whose body runs in
+    the scope *nursery*, or that has neither), left with *exc*, lets them end
+    in order (write out input, read to end of file) rather than stopping
+    them.
 
     In order means the body ended without an error and is not cancelled.
     Otherwise an error cancels *nursery* here; a cancellation (a
@@ -87,7 +91,10 @@ def ends_in_order(exc: BaseException | None, nursery: trio.Nursery) -> bool:
     if exc is None and trio.current_effective_deadline() != -math.inf:
         return True
     if exc is not None and not isinstance(exc, trio.Cancelled):
-        nursery.cancel_scope.cancel()
+        if isinstance(nursery, trio.Nursery):
+            nursery.cancel_scope.cancel()
+        elif nursery is not None:
+            nursery.cancel()
     return False
 
 
@@ -109,6 +116,32 @@ async def exit_nursery(
         if single is exc:
             return False
         _reraise(single)
+
+
+async def exit_scope(
+    scope: trio.CancelScope | None,
+    exc: BaseException | None,
+    errors: Sequence[BaseException],
+) -> bool:
+    """Leave *scope* (a cancel scope entered by hand around a block's body,
+    for a block with no task of its own; ``None``: none was needed) as the
+    block ends by *exc*, with *errors* met outside the body (by the child's
+    watcher, or by the block's end), under `exit_nursery`'s policy: a single
+    error leaves as itself, cancellations as one, several errors as a
+    group."""
+    swallowed = scope is not None and scope.__exit__(
+        type(exc) if exc else None, exc, None
+    )
+    leaving = None if swallowed else exc
+    real = [e for e in (leaving, *errors) if e is not None]
+    single = one_error(BaseExceptionGroup("errors", real)) if real else None
+    if not real or single is leaving:
+        if leaving is None:
+            await trio.lowlevel.checkpoint()
+        return leaving is None
+    if single is None:
+        raise BaseExceptionGroup("Exceptions from a trioproc block", real)
+    return _reraise(single)
 
 
 def one_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

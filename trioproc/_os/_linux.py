@@ -80,7 +80,8 @@ class LinuxBackend:
             },
             frozenset(
                 fd for fd, how in options.child_fds.items() if isinstance(how, int)
-            ),
+            )
+            or _NONE_PASSED,
             launch.pty_master,
         )
 
@@ -88,6 +89,9 @@ class LinuxBackend:
         """Set the size of the pseudo-terminal *terminal* (SIGWINCH follows)."""
         set_window_size(terminal, rows, cols)
 
+
+#: What most children are passed: one object for all of them.
+_NONE_PASSED: Final[frozenset[int]] = frozenset()
 
 #: The backend every Linux child starts with.
 LINUX: Final = LinuxBackend()

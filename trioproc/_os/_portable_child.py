@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 import attrs
@@ -27,7 +26,7 @@ from . import _reaper, _stop
 
 if TYPE_CHECKING:
     from ._platform import ProcessTree
-    from ._seam import RemoteHook
+    from ._seam import ExitListener, RemoteHook
 
 __all__ = ["PortableChild", "wait_status"]
 
@@ -94,30 +93,15 @@ class PortableChild(_stop.StopSequence):
         """Whether the platform's tree can be left (`ProcessTree.sealed`)."""
         return self._tree.sealed
 
-    def watch(
-        self,
-        on_reaped: Callable[[], None],
-        on_tree_gone: Callable[[], None],
-        ending: Callable[[], bool],
-    ) -> None:
-        """Reap the child once it exits, and then call *on_reaped*, from a
-        system task; where the tree is sealed (`tree_sealed`), call
-        *on_tree_gone* too once it is gone, unless *ending* says the block
-        is ending first."""
+    def watch(self, listener: ExitListener) -> None:
+        """Reap the child once it exits, and then tell *listener*, from a
+        system task; where the tree is sealed (`tree_sealed`), tell it too
+        once the tree is gone, unless the block is ending first."""
         trio.lowlevel.spawn_system_task(
-            self._watch,
-            on_reaped,
-            on_tree_gone,
-            ending,
-            name=f"trioproc wait {self.pid}",
+            self._watch, listener, name=f"trioproc wait {self.pid}"
         )
 
-    async def _watch(
-        self,
-        on_reaped: Callable[[], None],
-        on_tree_gone: Callable[[], None],
-        ending: Callable[[], bool],
-    ) -> None:
+    async def _watch(self, listener: ExitListener) -> None:
         with self._waiting:
             returncode = await self._process.wait()
             self.returncode = returncode
@@ -125,15 +109,15 @@ class PortableChild(_stop.StopSequence):
             self.pid = None
             self._tree.reaped()
             self.reaped.set()
-            on_reaped()
-            if self.tree_sealed and not ending():
+            listener._child_reaped()
+            if self.tree_sealed and not listener._block_ending:
                 # Where a closed read end cannot be seen from the write end
                 # (Windows), a sealed tree that is gone tells that the
                 # child's input is no longer read: say so before the block
                 # ends.
-                await _stop.until_gone_or(self, ending)
-                if self.tree_gone and not ending():
-                    on_tree_gone()
+                await _stop.until_gone_or_ending(self, listener)
+                if self.tree_gone and not listener._block_ending:
+                    listener._child_tree_gone()
 
     # The stop sequence's steps (`trioproc._os._stop.Stoppable`).
 

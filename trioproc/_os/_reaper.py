@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
@@ -38,7 +38,7 @@ from ._stop import end_tree as end_tree, process_state as process_state
 
 if TYPE_CHECKING:
     from ._cgroup import ChildCgroup
-    from ._seam import RemoteHook
+    from ._seam import ExitListener, RemoteHook
 
 __all__ = ["Child", "end_tree", "process_state"]
 
@@ -99,12 +99,15 @@ class Child(_stop.StopSequence):
     pid: int | None = attrs.field(init=False, default=None)
     pgid: int | None = attrs.field(init=False, default=None)
     status: int | None = attrs.field(init=False, default=None)
-    reaped: trio.Event = attrs.field(init=False, factory=trio.Event)
+    #: `reaped`, made when it is first asked for: most children are only
+    #: waited for at the end of their block.
+    _reaped: trio.Event | None = attrs.field(init=False, default=None)
     stopping: bool = attrs.field(init=False, default=False)
     remote: RemoteHook | None = attrs.field(init=False, default=None)
     _pidfd: int | None = attrs.field(init=False, default=None)
     #: When the graceful signal was sent (trio's clock), once it was.
     _term_sent_at: float | None = attrs.field(init=False, default=None)
+    _listener: ExitListener | None = attrs.field(init=False, default=None)
     #: Without a pidfd: the scope of the task that waits in a thread.
     _waiting: trio.CancelScope | None = attrs.field(init=False, default=None)
 
@@ -113,6 +116,15 @@ class Child(_stop.StopSequence):
         self.pid = pid
         self.pgid = pid if self.group else None
         self._pidfd = _open_pidfd(pid)
+
+    @property
+    def reaped(self) -> trio.Event:
+        """Set once the child has been reaped."""
+        if self._reaped is None:
+            self._reaped = trio.Event()
+            if self.status is not None:
+                self._reaped.set()
+        return self._reaped
 
     @property
     def returncode(self) -> int | None:
@@ -207,32 +219,28 @@ class Child(_stop.StopSequence):
         close anyway)."""
         return False
 
-    def watch(
-        self,
-        on_reaped: Callable[[], None],
-        on_tree_gone: Callable[[], None],
-        ending: Callable[[], bool],
-    ) -> None:
-        """Reap the child once it exits, and then call *on_reaped*, from the
+    def watch(self, listener: ExitListener) -> None:
+        """Reap the child once it exits, and then tell *listener*, from the
         run's exit watcher (no task waits for this child). A process group
-        can be left, so *on_tree_gone* is the block's to call, at its end."""
-        del on_tree_gone, ending
-        pidfd = self._pidfd
-        if pidfd is None:
+        can be left, so the end of its tree is the block's to tell."""
+        self._listener = listener
+        if self._pidfd is None:
             trio.lowlevel.spawn_system_task(
-                self._wait_in_thread, on_reaped, name=f"trioproc waitid {self.pid}"
+                self._wait_in_thread, name=f"trioproc waitid {self.pid}"
             )
-            return
+        else:
+            _watcher.watch(self._pidfd, self._exited)
 
-        def exited() -> None:
-            if self._reap():
-                on_reaped()
-            else:  # pragma: no cover - a pidfd is readable once it has exited
-                _watcher.watch(pidfd, exited)
+    def _exited(self) -> None:
+        """The watcher saw the pidfd readable."""
+        if self._reap():
+            assert self._listener is not None
+            self._listener._child_reaped()
+        else:  # pragma: no cover - a pidfd is readable once it has exited
+            assert self._pidfd is not None
+            _watcher.watch(self._pidfd, self._exited)
 
-        _watcher.watch(pidfd, exited)
-
-    async def _wait_in_thread(self, on_reaped: Callable[[], None]) -> None:
+    async def _wait_in_thread(self) -> None:
         """Without a pidfd: wait in a thread, then reap (a system task)."""
         with trio.CancelScope() as self._waiting:
             while self.pid is not None:
@@ -243,7 +251,8 @@ class Child(_stop.StopSequence):
                     limiter=_WAITID_THREADS,
                 )
                 if self._reap():
-                    on_reaped()
+                    assert self._listener is not None
+                    self._listener._child_reaped()
 
     def _reap(self) -> bool:
         assert self.pid is not None
@@ -267,7 +276,8 @@ class Child(_stop.StopSequence):
             # Nobody pins the group's (or session's) id any more: it may be
             # reused from now.
             self.pgid = None
-        self.reaped.set()
+        if self._reaped is not None:
+            self._reaped.set()
         return True
 
     # The stop sequence's steps (`trioproc._os._stop.Stoppable`).
@@ -323,7 +333,8 @@ class Child(_stop.StopSequence):
                 os.close(self._pidfd)
                 self._pidfd = None
             self.status, self.pid = status, None
-            self.reaped.set()
+            if self._reaped is not None:
+                self._reaped.set()
 
         def reap() -> None:
             status = 255 << 8

@@ -30,9 +30,24 @@ __all__ = [
     "ChildProcess",
     "ChildReader",
     "ChildWriter",
+    "ExitListener",
     "Launched",
     "RemoteHook",
 ]
+
+
+class ExitListener(Protocol):
+    """Who hears of a child's exit (the transport). Its methods are called
+    from outside the block's tasks, and must not raise."""
+
+    #: The block has begun to end (the child's tree is then its to end).
+    _block_ending: bool
+
+    def _child_reaped(self) -> None:
+        """The child was reaped: its status is there."""
+
+    def _child_tree_gone(self) -> None:
+        """Nothing of the child's sealed tree is alive (`Stoppable.tree_sealed`)."""
 
 
 class ChildProcess(Protocol):
@@ -68,17 +83,11 @@ class ChildProcess(Protocol):
         """Signal the child (its group with *group*; a terminal's foreground
         group with *foreground_of*); `ProcessExitedAlready` once reaped."""
 
-    def watch(
-        self,
-        on_reaped: Callable[[], None],
-        on_tree_gone: Callable[[], None],
-        ending: Callable[[], bool],
-    ) -> None:
-        """Reap the child when it exits and call *on_reaped*, from a task
-        that is not the block's (no task of the block waits for the exit);
-        where nothing can leave the child's tree, *on_tree_gone* too once
-        it is gone, unless *ending* says the block is ending first. The
-        callbacks must not raise."""
+    def watch(self, listener: ExitListener) -> None:
+        """Reap the child when it exits and tell *listener*, from a task that
+        is not the block's (no task of the block waits for the exit); where
+        nothing can leave the child's tree, tell it too once the tree is
+        gone, unless the block is ending first."""
 
     async def finish(self, kill_after: float, *, in_order: bool) -> None:
         """The block's end: *in_order*, wait for the exit; then end what is

@@ -18,7 +18,7 @@ import trio
 from .._errors import ChildUnkillable
 
 if TYPE_CHECKING:
-    from ._seam import RemoteHook
+    from ._seam import ExitListener, RemoteHook
 
 __all__ = [
     "StopSequence",
@@ -26,7 +26,7 @@ __all__ = [
     "end_tree",
     "finish",
     "process_state",
-    "until_gone_or",
+    "until_gone_or_ending",
 ]
 
 # Polling a tree for live members: from 1 ms, doubling up to 50 ms.
@@ -38,10 +38,13 @@ class Stoppable(Protocol):
     """A started child and its tree, as the stop sequence sees them."""
 
     pid: int | None
-    reaped: trio.Event
     stopping: bool
     #: When the graceful step was taken (trio's clock), once it was.
     _term_sent_at: float | None
+
+    @property
+    def reaped(self) -> trio.Event:
+        """Set once the child has been reaped."""
 
     @property
     def remote(self) -> RemoteHook | None:
@@ -130,11 +133,11 @@ async def finish(child: Stoppable, kill_after: float, *, in_order: bool) -> None
             child.release_tree()
 
 
-async def until_gone_or(child: Stoppable, ending: Callable[[], bool]) -> None:
-    """Return once the reaped *child*'s tree is gone or *ending* says the
-    block is ending (polled: no platform tells when a tree empties)."""
+async def until_gone_or_ending(child: Stoppable, listener: ExitListener) -> None:
+    """Return once the reaped *child*'s tree is gone or its block is ending,
+    as *listener* says (polled: no platform tells when a tree empties)."""
     delay = _POLL_FIRST
-    while child.alive() and not ending():
+    while child.alive() and not listener._block_ending:
         await trio.sleep(delay)
         delay = min(delay * 2, _POLL_MOST)
 
