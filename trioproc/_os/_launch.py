@@ -280,6 +280,7 @@ def prepare(options: SpawnOptions) -> Launch:
             kept.append(status_fd)
             program = sys.executable.encode()
         actions.closefrom(top + (3 if trampoline else 1))
+        actions.make()
     except BaseException:
         actions.free()
         for fd in kept + to_close:
