@@ -45,6 +45,7 @@ __all__ = ["Launch", "find_program", "prepare"]
 
 _TRAMPOLINE: Final = os.fsencode(os.path.abspath(_trampoline.__file__))
 _PAYLOAD_LIMIT: Final = 1 << 20
+_DEVNULL: Final = os.fsencode(os.devnull)
 
 
 @final
@@ -91,18 +92,12 @@ class Launch:
           CgroupUnavailableError: the child cannot be placed in *cgroup*.
         """
         assert self._actions is not None
-        placing = contextlib.nullcontext() if cgroup is None else cgroup.placing()
         try:
-            with placing as cgroup_fd:
-                self.pid = posix_spawn(
-                    self._program,
-                    self._argv,
-                    self._env,
-                    self._actions,
-                    setsid=self._setsid,
-                    setpgroup=self._setpgroup,
-                    cgroup_fd=cgroup_fd,
-                )
+            if cgroup is None:
+                self.pid = self._spawn(None)
+            else:
+                with cgroup.placing() as cgroup_fd:
+                    self.pid = self._spawn(cgroup_fd)
         except OSError as exc:
             if self._status_fd is not None:
                 os.close(self._status_fd)
@@ -119,6 +114,18 @@ class Launch:
         finally:
             self.discard()
         return self.pid
+
+    def _spawn(self, cgroup_fd: int | None) -> int:
+        assert self._actions is not None
+        return posix_spawn(
+            self._program,
+            self._argv,
+            self._env,
+            self._actions,
+            setsid=self._setsid,
+            setpgroup=self._setpgroup,
+            cgroup_fd=cgroup_fd,
+        )
 
     def close_parent_ends(self) -> None:
         """Close the parent's ends, for a child that did not start."""
@@ -271,7 +278,7 @@ def prepare(options: SpawnOptions) -> Launch:
                 if fd not in sources and fd not in options.devnull:
                     actions.close(fd)
             for fd in sorted(options.devnull):
-                actions.open(fd, os.devnull.encode(), os.O_RDWR)
+                actions.open(fd, _DEVNULL, os.O_RDWR)
         argv, env = options.argv, options.env
         if trampoline:
             status_fd, argv, env = _plan_trampoline(
