@@ -57,10 +57,9 @@ _MAX_FD_LIMIT: Final = 2**31
 
 
 def check_water_marks(high: object, low: object) -> tuple[int, int]:
-    if type(high) is not int or type(low) is not int:  # else both are fine
-        for name, value in (("high_water", high), ("low_water", low)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be a number of bytes, not {value!r}")
+    for name, value in (("high_water", high), ("low_water", low)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be a number of bytes, not {value!r}")
     assert isinstance(high, int)
     assert isinstance(low, int)
     # A producer is resumed, and stdin.send_all() woken, when the queue drains

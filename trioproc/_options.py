@@ -227,20 +227,15 @@ class SpawnOptions:
             fds, devnull, shared = check_standard_fds(
                 fds, None if child_fds is None else fds, _given(standard)
             )
-        if (
-            type(new_session) is not bool
-            or type(process_group) is not bool
-            or type(cgroup) is not bool
+        for name, flag in (
+            ("new_session", new_session),
+            ("process_group", process_group),
+            ("cgroup", cgroup),
         ):
-            for name, flag in (
-                ("new_session", new_session),
-                ("process_group", process_group),
-                ("cgroup", cgroup),
-            ):
-                if not isinstance(flag, bool):
-                    raise TypeError(
-                        f"{name} must be True or False, not {type(flag).__name__}"
-                    )
+            if not isinstance(flag, bool):
+                raise TypeError(
+                    f"{name} must be True or False, not {type(flag).__name__}"
+                )
         return cls(
             argv=check_argv(argv),
             executable=(
@@ -334,8 +329,6 @@ def check_kill_after(kill_after: object) -> float:
       TypeError: not a real number.
       ValueError: negative, infinite or NaN.
     """
-    if type(kill_after) is float and 0 <= kill_after < math.inf:
-        return kill_after  # the common case
     if isinstance(kill_after, bool) or not isinstance(kill_after, (int, float)):
         raise TypeError(
             f"kill_after must be a number of seconds, not {type(kill_after).__name__}"
