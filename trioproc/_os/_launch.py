@@ -92,12 +92,18 @@ class Launch:
           CgroupUnavailableError: the child cannot be placed in *cgroup*.
         """
         assert self._actions is not None
+        placing = contextlib.nullcontext() if cgroup is None else cgroup.placing()
         try:
-            if cgroup is None:
-                self.pid = self._spawn(None)
-            else:
-                with cgroup.placing() as cgroup_fd:
-                    self.pid = self._spawn(cgroup_fd)
+            with placing as cgroup_fd:
+                self.pid = posix_spawn(
+                    self._program,
+                    self._argv,
+                    self._env,
+                    self._actions,
+                    setsid=self._setsid,
+                    setpgroup=self._setpgroup,
+                    cgroup_fd=cgroup_fd,
+                )
         except OSError as exc:
             if self._status_fd is not None:
                 os.close(self._status_fd)
@@ -114,18 +120,6 @@ class Launch:
         finally:
             self.discard()
         return self.pid
-
-    def _spawn(self, cgroup_fd: int | None) -> int:
-        assert self._actions is not None
-        return posix_spawn(
-            self._program,
-            self._argv,
-            self._env,
-            self._actions,
-            setsid=self._setsid,
-            setpgroup=self._setpgroup,
-            cgroup_fd=cgroup_fd,
-        )
 
     def close_parent_ends(self) -> None:
         """Close the parent's ends, for a child that did not start."""
