@@ -153,42 +153,6 @@ async def test_threads_share_a_plan_safely(monkeypatch: pytest.MonkeyPatch) -> N
     assert max(collections.Counter(built).values()) <= len(threads)
 
 
-def test_the_default_fds_are_worked_out_once_per_kind(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """stdin=/stdout=/stderr= of subprocess constants with the default fds
-    need no check_standard_fds after the first time; each SpawnOptions gets
-    dicts of its own, and a refused combination is refused every time."""
-    monkeypatch.setattr(_options, "_STANDARD_FDS", {})
-    calls: list[object] = []
-    check = _options.check_standard_fds
-
-    def counting(*args: Any) -> Any:
-        calls.append(args)
-        return check(*args)
-
-    monkeypatch.setattr(_options, "check_standard_fds", counting)
-    kinds = {
-        "stdin": subprocess.DEVNULL,
-        "stdout": subprocess.PIPE,
-        "stderr": subprocess.STDOUT,
-    }
-    first, second = (_options.SpawnOptions.check(["true"], **kinds) for _ in "ab")
-    assert len(calls) == 1
-    assert first.child_fds == second.child_fds == {1: "r"}
-    assert first.child_fds is not second.child_fds
-    assert first.shared == second.shared == {2: 1}
-    assert first.shared is not second.shared
-    assert first.devnull == {0}
-    for _ in range(2):
-        with pytest.raises(ValueError, match="only stderr can be merged"):
-            _options.SpawnOptions.check(["true"], stdin=subprocess.STDOUT)
-    # An fd or None depends on what is open now: never from the cache.
-    _options.SpawnOptions.check(["true"], stdin=None)
-    _options.SpawnOptions.check(["true"], stdout=1)
-    assert len(calls) == 5
-
-
 def test_no_child_fds_read_no_fd_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """child_fds={} has no fd to hold to RLIMIT_NOFILE: the limit is not read."""
 

@@ -210,22 +210,23 @@ class SpawnOptions:
                 "child_fds cannot be combined with pty: the child's fds 0, 1 and 2 "
                 f"are the pseudo-terminal (got child_fds={dict(child_fds)!r})"
             )
-        standard = (stdin, stdout, stderr)
+        given = {
+            fd: value
+            for fd, value in enumerate((stdin, stdout, stderr))
+            if value is not NOT_GIVEN
+        }
         devnull: frozenset[int] = frozenset()
         shared: dict[int, int] = {}
         if pty_size is not None:
-            given = _given(standard)
             if given:
                 raise ValueError(
                     f"{'=, '.join(STD_NAMES[fd] for fd in given)}= cannot be "
                     "combined with pty: the child's fds 0, 1 and 2 are the "
                     "pseudo-terminal"
                 )
-        elif child_fds is None and all(map(_is_constant, standard)):
-            fds, devnull, shared = _standard_fds(standard)
         else:
             fds, devnull, shared = check_standard_fds(
-                fds, None if child_fds is None else fds, _given(standard)
+                fds, None if child_fds is None else fds, given
             )
         for name, flag in (
             ("new_session", new_session),
@@ -259,46 +260,6 @@ class SpawnOptions:
             devnull=devnull,
             shared=shared,
         )
-
-
-#: `check_standard_fds`'s answers for the default fds, by ``(stdin, stdout,
-#: stderr)`` when each is left out or a `subprocess` constant: then the
-#: answer depends on nothing else (at most 4 ** 3 of them).
-_STANDARD_FDS: dict[
-    tuple[object, object, object],
-    tuple[dict[int, Literal["r", "w"] | int], frozenset[int], dict[int, int]],
-] = {}
-
-
-def _given(standard: tuple[object, object, object]) -> dict[int, object]:
-    """fd -> value, for each of ``(stdin, stdout, stderr)`` that is given."""
-    return {fd: value for fd, value in enumerate(standard) if value is not NOT_GIVEN}
-
-
-def _is_constant(value: object) -> bool:
-    """Whether *value* (a ``stdin=``...) is left out or a negative int: a
-    `subprocess` constant (``PIPE``, ``STDOUT``, ``DEVNULL``) or refused
-    without looking at any fd."""
-    return value is NOT_GIVEN or (type(value) is int and value < 0)
-
-
-def _standard_fds(
-    standard: tuple[object, object, object],
-) -> tuple[dict[int, Literal["r", "w"] | int], frozenset[int], dict[int, int]]:
-    """`check_standard_fds` for the default fds and ``(stdin, stdout,
-    stderr)`` of constants (`_is_constant`), worked out once per kind; the
-    dicts are the caller's.
-
-    Raises:
-      ValueError: as `check_standard_fds` (a refusal is not kept).
-    """
-    known = _STANDARD_FDS.get(standard)
-    if known is None:
-        known = _STANDARD_FDS[standard] = check_standard_fds(
-            DEFAULT_CHILD_FDS, None, _given(standard)
-        )
-    layout, devnull, shared = known
-    return dict(layout), devnull, dict(shared)
 
 
 def check_protocol(protocol: object) -> IProcessProtocol | None:

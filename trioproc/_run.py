@@ -197,7 +197,7 @@ async def run(
     Cancellation: the child is stopped and reaped before the cancellation
     propagates, as when any ``spawn()`` block is cancelled.
     """
-    unknown = sorted(set(spawn_kwargs) - _SPAWN_KEYWORDS) if spawn_kwargs else ()
+    unknown = sorted(set(spawn_kwargs) - _SPAWN_KEYWORDS)
     if unknown:
         if unknown[0] == "protocol":
             raise TypeError("run() collects output itself and takes no protocol")
