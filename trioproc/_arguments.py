@@ -94,20 +94,25 @@ def check_path(what: str, value: object, *, allow_empty: bool) -> bytes:
 
 
 def check_argv(argv: object) -> tuple[bytes, ...]:
-    if isinstance(argv, (str, bytes, bytearray, os.PathLike)):
-        raise TypeError(
-            f"argv must be a sequence of arguments, not a single {type(argv).__name__}"
-            f" ({_argv_hint(argv)})"
-        )
-    if not isinstance(argv, Iterable):
-        raise TypeError(f"argv must be a sequence of arguments, not {argv!r}")
-    encoded = tuple(
-        check_path(f"argv[{index}]", arg, allow_empty=index > 0)
-        for index, arg in enumerate(argv)
-    )
+    if type(argv) is not list and type(argv) is not tuple:  # the common cases
+        if isinstance(argv, (str, bytes, bytearray, os.PathLike)):
+            raise TypeError(
+                "argv must be a sequence of arguments, not a single "
+                f"{type(argv).__name__} ({_argv_hint(argv)})"
+            )
+        if not isinstance(argv, Iterable):
+            raise TypeError(f"argv must be a sequence of arguments, not {argv!r}")
+    encoded = []
+    for index, arg in enumerate(argv):
+        if type(arg) is str and arg:  # the common case, checked without a name
+            word = arg.encode(_FS_ENCODING, "surrogateescape")
+            if b"\0" not in word:
+                encoded.append(word)
+                continue
+        encoded.append(check_path(f"argv[{index}]", arg, allow_empty=index > 0))
     if not encoded:
         raise ValueError("argv must not be empty: argv[0] names the program")
-    return encoded
+    return tuple(encoded)
 
 
 def _argv_hint(argv: str | bytes | bytearray | os.PathLike[Any]) -> str:
@@ -174,6 +179,8 @@ def check_child_fds(
             f"not {type(child_fds).__name__}"
         )
     checked: dict[int, Literal["r", "w"] | int] = {}
+    if not child_fds:
+        return checked
     limit = _fd_limit()
     room = len(child_fds) + _FDS_ABOVE
     for child_fd, how in child_fds.items():

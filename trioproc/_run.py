@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import locale
 import math
@@ -235,7 +236,9 @@ async def run(
     collector = _Collector()
     block = spawn(command, collector, **std, **spawn_kwargs)
     transport = None
-    with trio.move_on_after(deadline) as scope:
+    # No timeout, no cancel scope: it would only cost its entering and leaving.
+    scope = trio.move_on_after(deadline) if deadline != math.inf else None
+    with contextlib.nullcontext() if scope is None else scope:
         async with block as transport:
             if data is not None:
                 transport.write(data)
@@ -251,7 +254,7 @@ async def run(
             output.append(_decode(collected, encoding, errors))
         else:
             output.append(collected)
-    if scope.cancelled_caught:
+    if scope is not None and scope.cancelled_caught:
         assert timeout is not None
         raise subprocess.TimeoutExpired(
             args, timeout, output=output[0], stderr=output[1]

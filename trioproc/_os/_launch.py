@@ -45,6 +45,7 @@ __all__ = ["Launch", "find_program", "prepare"]
 
 _TRAMPOLINE: Final = os.fsencode(os.path.abspath(_trampoline.__file__))
 _PAYLOAD_LIMIT: Final = 1 << 20
+_DEVNULL: Final = os.fsencode(os.devnull)
 
 
 @final
@@ -271,7 +272,7 @@ def prepare(options: SpawnOptions) -> Launch:
                 if fd not in sources and fd not in options.devnull:
                     actions.close(fd)
             for fd in sorted(options.devnull):
-                actions.open(fd, os.devnull.encode(), os.O_RDWR)
+                actions.open(fd, _DEVNULL, os.O_RDWR)
         argv, env = options.argv, options.env
         if trampoline:
             status_fd, argv, env = _plan_trampoline(
@@ -280,6 +281,7 @@ def prepare(options: SpawnOptions) -> Launch:
             kept.append(status_fd)
             program = sys.executable.encode()
         actions.closefrom(top + (3 if trampoline else 1))
+        actions.make()
     except BaseException:
         actions.free()
         for fd in kept + to_close:
@@ -333,18 +335,31 @@ def find_program(name: bytes, search_path: bytes | None) -> bytes:
         return name
     if search_path is None:
         search_path = os.environb.get(b"PATH", os.defpath.encode())
-    denied = None
+    candidates = []
     for directory in search_path.split(b":"):
-        candidate = os.path.join(directory or b".", name)
+        # os.path.join(directory or b".", name), for a name without a slash.
+        if not directory:
+            directory = b"./"
+        elif not directory.endswith(b"/"):
+            directory += b"/"
+        candidates.append(directory + name)
+    for candidate in candidates:
+        # Most directories lack the name: a failed access() says so at the
+        # cost of one system call, with no exception to make.
+        if os.access(candidate, os.X_OK):
+            try:
+                mode = os.stat(candidate).st_mode
+            except OSError:  # gone since
+                continue
+            if stat.S_ISREG(mode):
+                return candidate
+    # No executable: the error names the first entry that is there at all.
+    for candidate in candidates:
         try:
-            mode = os.stat(candidate).st_mode
+            os.stat(candidate)
         except OSError:
             continue
-        if stat.S_ISREG(mode) and os.access(candidate, os.X_OK):
-            return candidate
-        denied = denied or candidate
-    if denied is not None:
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), denied)
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), candidate)
     raise FileNotFoundError(
         errno.ENOENT, f"{os.strerror(errno.ENOENT)} on PATH", os.fsdecode(name)
     )

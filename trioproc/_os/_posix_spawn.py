@@ -149,47 +149,88 @@ def _spawn_attributes(
     return attr
 
 
+#: The kinds of step a `FileActions` plan holds (the first item of each step).
+_DUP2: Final = 0
+_CLOSE: Final = 1
+_OPEN: Final = 2
+_CHDIR: Final = 3
+_CLOSEFROM: Final = 4
+
+#: A plan: its steps, each a kind and that kind's arguments.
+_Plan = tuple[tuple[object, ...], ...]
+
+#: libc's object for each plan made so far. libc only reads it, so one serves
+#: every later spawn with the same plan, from any thread; and as the same few
+#: fd numbers come back spawn after spawn, most plans repeat. Never freed (a
+#: thread may be spawning with it), so the cache is bounded.
+_made: dict[_Plan, _Opaque] = {}
+#: Plans beyond this many are made for their spawn and freed after it.
+_MADE_LIMIT: Final = 256
+
+
 @final
 class FileActions:
     """The plan of fd operations the child runs between fork and exec, in order.
 
-    Its owner calls `free` once the plan is no longer needed.
+    The steps are recorded, then `make` turns them into libc's object (or
+    finds the one made for the same plan before). Its owner calls `free`
+    once the plan is no longer needed.
     """
 
-    __slots__ = ("_actions", "_keep")
+    __slots__ = ("_actions", "_owned", "_steps")
 
     def __init__(self) -> None:
-        assert _actions_init is not None
-        self._actions = _Opaque()
-        self._keep: list[bytes] = []
-        _check(_actions_init(self._actions), "posix_spawn_file_actions_init")
+        self._steps: list[tuple[object, ...]] = []
+        #: libc's object, once `make` has run.
+        self._actions: _Opaque | None = None
+        #: Whether `_actions` is this plan's own (not in the cache).
+        self._owned = False
+
+    def make(self) -> None:
+        """Make libc's object for the recorded steps (call once, after the last).
+
+        Raises:
+          OSError: libc refused a step (an fd out of range: EBADF), naming it;
+            or ENOMEM.
+        """
+        plan = tuple(self._steps)
+        actions = _made.get(plan)
+        if actions is None:
+            actions = _build(plan)
+            if len(_made) < _MADE_LIMIT:
+                kept = _made.setdefault(plan, actions)
+                if kept is not actions:  # another thread made it meanwhile
+                    _free(actions)
+                    actions = kept
+            else:
+                self._owned = True
+        self._actions = actions
 
     def free(self) -> None:
-        """Free the C object (call once, when the plan has been used or dropped)."""
-        assert _actions_destroy is not None
-        _actions_destroy(self._actions)
+        """Free the C object if it is this plan's own (call once, when the
+        plan has been used or dropped)."""
+        if self._owned:
+            assert self._actions is not None
+            _free(self._actions)
+            self._owned = False
+        self._actions = None
 
     def dup2(self, fd: int, new_fd: int) -> None:
         """Copy *fd* to *new_fd* in the child (the copy does not close on exec)."""
-        assert _add_dup2 is not None
-        _check(_add_dup2(self._actions, fd, new_fd), f"dup2({fd}, {new_fd})")
+        self._steps.append((_DUP2, fd, new_fd))
 
     def close(self, fd: int) -> None:
         """Close *fd* in the child if it is open."""
-        assert _add_close is not None
-        _check(_add_close(self._actions, fd), f"close({fd})")
+        self._steps.append((_CLOSE, fd))
 
     def open(self, fd: int, path: bytes, flags: int) -> None:
         """Open *path* in the child as *fd*."""
-        assert _add_open is not None
-        self._keep.append(path)
-        _check(_add_open(self._actions, fd, path, flags, 0), f"open({path!r})")
+        self._steps.append((_OPEN, fd, path, flags))
 
     def chdir(self, path: bytes) -> None:
         """Change the child's directory (only where `HAS_ADDCHDIR`)."""
         assert _add_chdir is not None
-        self._keep.append(path)
-        _check(_add_chdir(self._actions, path), f"chdir({path!r})")
+        self._steps.append((_CHDIR, path))
 
     def closefrom(self, low_fd: int) -> None:
         """Close every fd from *low_fd* up in the child.
@@ -200,7 +241,7 @@ class FileActions:
         wherever it exists.
         """
         if _add_closefrom is not None and HAS_ADDCLOSEFROM:
-            _check(_add_closefrom(self._actions, low_fd), f"closefrom({low_fd})")
+            self._steps.append((_CLOSEFROM, low_fd))
             return
         for name in os.listdir("/proc/self/fd"):
             fd = int(name)
@@ -211,6 +252,50 @@ class FileActions:
                     continue
                 if inheritable:
                     self.close(fd)
+
+
+def _build(plan: _Plan) -> _Opaque:
+    """libc's object for *plan*.
+
+    Raises:
+      OSError: libc refused a step, naming it; nothing is left allocated.
+    """
+    assert _actions_init is not None
+    assert _add_dup2 is not None
+    assert _add_close is not None
+    assert _add_open is not None
+    actions = _Opaque()
+    _check(_actions_init(actions), "posix_spawn_file_actions_init")
+    try:
+        for step in plan:
+            kind = step[0]
+            # libc copies the paths it is given: the plan need not outlive this.
+            if kind == _DUP2:
+                _, fd, new_fd = step
+                _check(_add_dup2(actions, fd, new_fd), f"dup2({fd}, {new_fd})")
+            elif kind == _CLOSE:
+                _, fd = step
+                _check(_add_close(actions, fd), f"close({fd})")
+            elif kind == _OPEN:
+                _, fd, path, flags = step
+                _check(_add_open(actions, fd, path, flags, 0), f"open({path!r})")
+            elif kind == _CHDIR:
+                assert _add_chdir is not None
+                _, path = step
+                _check(_add_chdir(actions, path), f"chdir({path!r})")
+            else:
+                assert _add_closefrom is not None
+                _, low_fd = step
+                _check(_add_closefrom(actions, low_fd), f"closefrom({low_fd})")
+    except BaseException:
+        _free(actions)
+        raise
+    return actions
+
+
+def _free(actions: _Opaque) -> None:
+    assert _actions_destroy is not None
+    _actions_destroy(actions)
 
 
 def posix_spawn(
@@ -235,6 +320,7 @@ def posix_spawn(
         and reaps the failed child itself).
     """
     assert _spawn is not None
+    assert actions._actions is not None, "FileActions.make() was not called"
     c_argv = (_char_p * (len(argv) + 1))(*argv, None)
     if env is None:
         c_env: object = _environ
