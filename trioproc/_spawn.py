@@ -408,6 +408,8 @@ class Spawn(Generic[_T_co]):
         else:
             transport._abandon()
         try:
+            # A child not reaped yet is waited for: that is the checkpoint.
+            waited = transport.pid is not None
             ended = await transport._end(in_order)
             errors = list(transport._watch_errors or ())
             if isinstance(ended, trio.Cancelled):
@@ -415,7 +417,7 @@ class Spawn(Generic[_T_co]):
                     exc = ended
             elif ended is not None:
                 errors.append(ended)
-            return await exit_scope(scope, exc, errors)
+            return await exit_scope(scope, exc, errors, waited=waited)
         finally:
             transport._release()
 

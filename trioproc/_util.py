@@ -122,13 +122,16 @@ async def exit_scope(
     scope: trio.CancelScope | None,
     exc: BaseException | None,
     errors: Sequence[BaseException],
+    *,
+    waited: bool,
 ) -> bool:
     """Leave *scope* (a cancel scope entered by hand around a block's body,
     for a block with no task of its own; ``None``: none was needed) as the
     block ends by *exc*, with *errors* met outside the body (by the child's
     watcher, or by the block's end), under `exit_nursery`'s policy: a single
     error leaves as itself, cancellations as one, several errors as a
-    group."""
+    group. Unless the block *waited* at its end already, a block that ends
+    well takes a checkpoint here."""
     swallowed = scope is not None and scope.__exit__(
         type(exc) if exc else None, exc, None
     )
@@ -136,7 +139,7 @@ async def exit_scope(
     real = [e for e in (leaving, *errors) if e is not None]
     single = one_error(BaseExceptionGroup("errors", real)) if real else None
     if not real or single is leaving:
-        if leaving is None:
+        if leaving is None and not waited:
             await trio.lowlevel.checkpoint()
         return leaving is None
     if single is None:
