@@ -5,7 +5,9 @@ own."""
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Final, final
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
 
@@ -67,7 +69,8 @@ class LinuxBackend:
             {
                 fd: Reader(fd, read_end, terminal=terminal)
                 for fd, read_end in launch.readers.items()
-            },
+            }
+            or _NONE,
             {
                 fd: Writer(
                     fd,
@@ -77,7 +80,8 @@ class LinuxBackend:
                     eof=terminal_eof(write_end) if terminal else None,
                 )
                 for fd, write_end in launch.writers.items()
-            },
+            }
+            or _NONE,
             frozenset(
                 fd for fd, how in options.child_fds.items() if isinstance(how, int)
             )
@@ -90,8 +94,10 @@ class LinuxBackend:
         set_window_size(terminal, rows, cols)
 
 
-#: What most children are passed: one object for all of them.
+#: What most children are passed, and what a child with no pipe has to read
+#: or write: one object for all of them (an idle child holds less).
 _NONE_PASSED: Final[frozenset[int]] = frozenset()
+_NONE: Final[Mapping[int, Any]] = MappingProxyType({})
 
 #: The backend every Linux child starts with.
 LINUX: Final = LinuxBackend()

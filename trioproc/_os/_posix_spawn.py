@@ -164,8 +164,11 @@ _Plan = tuple[tuple[object, ...], ...]
 #: fd numbers come back spawn after spawn, most plans repeat. Never freed (a
 #: thread may be spawning with it), so the cache is bounded.
 _made: dict[_Plan, _Opaque] = {}
-#: Plans beyond this many are made for their spawn and freed after it.
-_MADE_LIMIT: Final = 256
+#: Plans beyond this many are made for their spawn and freed after it. A
+#: loop that spawns one child at a time meets a handful of plans; a fleet
+#: meets one per child (its pipes' numbers differ), which only a small bound
+#: keeps from holding memory that no spawn reuses.
+_MADE_LIMIT: Final = 32
 
 
 @final

@@ -229,7 +229,7 @@ class Child(_stop.StopSequence):
                 self._wait_in_thread, name=f"trioproc waitid {self.pid}"
             )
         else:
-            _watcher.watch(self._pidfd, self._exited)
+            _watcher.watch(self._pidfd, self)
 
     def _exited(self) -> None:
         """The watcher saw the pidfd readable."""
@@ -238,7 +238,7 @@ class Child(_stop.StopSequence):
             self._listener._child_reaped()
         else:  # pragma: no cover - a pidfd is readable once it has exited
             assert self._pidfd is not None
-            _watcher.watch(self._pidfd, self._exited)
+            _watcher.watch(self._pidfd, self)
 
     async def _wait_in_thread(self) -> None:
         """Without a pidfd: wait in a thread, then reap (a system task)."""

@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import select
-from collections.abc import Callable
-from typing import Final, final
+from typing import Final, Protocol, final
 
 import attrs
 import trio
 
-__all__ = ["forget", "watch"]
+__all__ = ["Watched", "forget", "watch"]
+
+
+class Watched(Protocol):
+    """A child the watcher waits for."""
+
+    def _exited(self) -> None:
+        """Its pidfd is readable: it has exited (called once, not to raise)."""
 
 
 @final
@@ -30,12 +36,12 @@ __all__ = ["forget", "watch"]
 class _Watcher:
     """The pidfds of one Trio run's children, and their callbacks."""
 
-    _callbacks: dict[int, Callable[[], None]] = attrs.field(factory=dict)
+    _callbacks: dict[int, Watched] = attrs.field(factory=dict)
     _epoll: select.epoll | None = None
     #: Set when the first child of a busy period is watched.
     _wanted: trio.Event = attrs.field(factory=trio.Event)
 
-    def watch(self, pidfd: int, exited: Callable[[], None]) -> None:
+    def watch(self, pidfd: int, exited: Watched) -> None:
         if self._epoll is None:
             self._epoll = select.epoll()
             self._wanted.set()
@@ -64,7 +70,7 @@ class _Watcher:
                     exited = self._callbacks.pop(pidfd, None)
                     if exited is not None:
                         epoll.unregister(pidfd)
-                        exited()
+                        exited._exited()
                 if not self._callbacks:
                     # Not waited on now, so Trio holds no registration of it.
                     self._epoll = None
@@ -90,11 +96,11 @@ def _current() -> _Watcher:
         return watcher
 
 
-def watch(pidfd: int, exited: Callable[[], None]) -> None:
-    """Call *exited* (from the watcher's task) once *pidfd* is readable: its
-    child has exited. Once only: a child still to be reaped is watched
-    again."""
-    _current().watch(pidfd, exited)
+def watch(pidfd: int, child: Watched) -> None:
+    """Call *child*'s ``_exited`` (from the watcher's task) once *pidfd* is
+    readable: it has exited. Once only: a child still to be reaped is
+    watched again. (The child itself, not a callback: one object fewer.)"""
+    _current().watch(pidfd, child)
 
 
 def forget(pidfd: int) -> None:
