@@ -10,7 +10,8 @@ The rooms, each a module:
   ctypes, and `_trampoline`, the uid/gid step run in the child), `_pty` (the
   pseudo-terminal), `_reader` (a read end and its pump), `_writer` (a write
   end and its writer task), `_reaper` (the exit, reaping, signals to the
-  tree), `_cgroup` (a cgroup-v2 cgroup of the child's own; `_cgroupfs` finds
+  tree), `_watcher` (one task per run waiting for every child's exit),
+  `_cgroup` (a cgroup-v2 cgroup of the child's own; `_cgroupfs` finds
   the hierarchy, `_pidfds` signals its listed processes);
 * the portable backend (`_portable`: only what Trio offers everywhere):
   `_portable_child` (its child), `_stream_reader` and `_stream_writer` (its

@@ -94,7 +94,7 @@ class PumpState:
         then call *lost*.
 
         Cancellation: the block is ending, and the child is being stopped
-        (by the reaper, which bounds it). A child that logs while it shuts
+        (by the block's end, which bounds it). A child that logs while it shuts
         down must not block on a full pipe, so the pump goes on reading and
         delivering, shielded, with every hold released, until end of file or
         `finish`; then the cancellation propagates.

@@ -44,7 +44,7 @@ class ProcessTree(Protocol):
     """What the platform does to one started child and what it started.
 
     The portable child (`trioproc._os._portable_child.PortableChild`) calls
-    these from the reaper's stop sequence and from ``signalProcess``; none of
+    these from the block's stop sequence and from ``signalProcess``; none of
     them blocks.
     """
 
@@ -65,7 +65,7 @@ class ProcessTree(Protocol):
 
     def alive(self) -> bool:
         """Whether a live process of the tree other than the child is left
-        (the child's own exit is the reaper's to see)."""
+        (the child's own exit is its watcher's to see)."""
 
     def reaped(self) -> None:
         """The child has been reaped (its pid may be reused from now)."""

@@ -84,7 +84,7 @@ class Child(_stop.StopSequence):
         is reaped, for what it left in the group.
       status: the raw wait status once reaped.
       reaped: set once the child has been reaped.
-      stopping: the block itself is ending the child's tree (its reaper's
+      stopping: the block itself is ending the child's tree (its last
         `end_tree` has begun).
       cgroup: the cgroup that holds the child's whole tree (``cgroup=True``),
         which `end_tree` ends too; ``None`` without one.

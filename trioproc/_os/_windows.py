@@ -268,7 +268,7 @@ class JobTree:
 
     def terminate(self) -> None:
         """``CTRL_BREAK_EVENT`` to the child's process group (its pid)."""
-        # It fails only once the group is gone, which the reaper will see.
+        # It fails only once the group is gone, which the stop sequence will see.
         _kernel32.GenerateConsoleCtrlEvent(_CTRL_BREAK_EVENT, self.process.pid)
 
     def kill(self) -> None:

@@ -215,7 +215,7 @@ class RemoteSession:
         message = f"{os.strerror(code)} on {host}" + (f" ({where})" if where else "")
         raise OSError(code, message, name)
 
-    # --- the hook the reaper's Child consults --------------------------------
+    # --- the hook the Linux Child consults -----------------------------------
 
     def signal(self, signum: int) -> None:
         """Queue *signum* for the remote program's process group.
@@ -299,7 +299,7 @@ class RemoteSession:
         group gone. ``False``: the caller ends the local ssh; the remote
         wrapper then ends its tree itself.
 
-        Cancellation: not shielded here (the reaper shields it).
+        Cancellation: not shielded here (the block's end shields it).
         """
         if self.pgid is None:  # pragma: no cover - the handshake sets it
             await trio.lowlevel.checkpoint()
