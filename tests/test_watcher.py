@@ -199,3 +199,43 @@ async def test_a_block_is_entered_once_even_after_it_failed_to_start() -> None:
         with pytest.raises(RuntimeError, match="already entered"):
             async with block:
                 raise AssertionError("not reached")  # pragma: no cover
+
+
+@pytest.mark.parametrize(
+    "child_fds",
+    [{}, {0: "w"}, {1: "r"}],
+    ids=["no fd", "a write end only", "a read end"],
+)
+async def test_a_cancellation_while_the_end_waits_for_the_child_leaves_the_block(
+    child_fds: dict[int, str],
+) -> None:
+    """A block whose body ended well waits for its child; a cancellation
+    from outside meanwhile stops the child and leaves the block as a
+    cancellation (code after the block does not run), whatever fds the
+    child has."""
+    reached = False
+    with trio.fail_after(10):
+        with trio.move_on_after(0.3) as scope:
+            async with trioproc.spawn(
+                SLEEP(30), trioproc.ProcessProtocol(), child_fds=child_fds
+            ) as transport:
+                pass
+            reached = True  # pragma: no cover - the cancellation leaves first
+    assert scope.cancelled_caught
+    assert not reached
+    assert transport.returncode == -signal.SIGTERM
+
+
+async def test_a_body_that_cancels_its_scope_last_leaves_cancelled() -> None:
+    """A body whose last statement cancels a scope around its block (no
+    checkpoint after it) leaves the block by that cancellation: the block's
+    end checkpoints, whatever it waited for shielded."""
+    reached = False
+    with trio.fail_after(10):
+        with trio.CancelScope() as scope:
+            async with trioproc.spawn(SLEEP(30), child_fds={}) as transport:
+                scope.cancel()
+            reached = True  # pragma: no cover - the cancellation leaves first
+    assert scope.cancelled_caught
+    assert not reached
+    assert transport.returncode == -signal.SIGTERM

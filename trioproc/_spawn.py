@@ -381,13 +381,18 @@ class Spawn(Generic[_T_co]):
         else:
             transport._abandon()
         ended = await transport._end(in_order)
+        given = exc
         if isinstance(ended, trio.Cancelled):
             if exc is None:  # the wait for the exit was cancelled from outside
                 exc_type, exc, tb = type(ended), ended, ended.__traceback__
         elif ended is not None:  # ChildUnkillable: it leaves as a task's error
             self._nursery.start_soon(raise_in_task, ended, name="trioproc end")
         try:
-            return await exit_nursery(manager, exc_type, exc, tb)
+            if await exit_nursery(manager, exc_type, exc, tb):
+                return True
+            if exc is not given and exc is not None:
+                raise exc  # the block itself was not leaving by it
+            return False
         finally:
             transport._release()
             if self._session is not None:
@@ -408,16 +413,22 @@ class Spawn(Generic[_T_co]):
         else:
             transport._abandon()
         try:
-            # A child not reaped yet is waited for: that is the checkpoint.
-            waited = transport.pid is not None
+            # A child not reaped yet is waited for in order, unshielded:
+            # that is the checkpoint.
+            waited = in_order and transport.pid is not None
             ended = await transport._end(in_order)
             errors = list(transport._watch_errors or ())
+            given = exc
             if isinstance(ended, trio.Cancelled):
                 if exc is None:  # the wait for the exit was cancelled from outside
                     exc = ended
             elif ended is not None:
                 errors.append(ended)
-            return await exit_scope(scope, exc, errors, waited=waited)
+            if await exit_scope(scope, exc, errors, waited=waited):
+                return True
+            if exc is not given and exc is not None:
+                raise exc  # the block itself was not leaving by it
+            return False
         finally:
             transport._release()
 

@@ -60,6 +60,8 @@ class PortableChild(_stop.StopSequence):
     stopping: bool = attrs.field(init=False, default=False)
     #: When the graceful step was taken (trio's clock), once it was.
     _term_sent_at: float | None = attrs.field(init=False, default=None)
+    #: The block gave the child up to `reap_in_background`'s thread.
+    _given_up: bool = attrs.field(init=False, default=False)
     #: The scope of the task that waits for the exit.
     _waiting: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
 
@@ -104,6 +106,8 @@ class PortableChild(_stop.StopSequence):
     async def _watch(self, listener: ExitListener) -> None:
         with self._waiting:
             returncode = await self._process.wait()
+            if self._given_up:
+                return  # reap_in_background's thread tells the block
             self.returncode = returncode
             self.status = wait_status(returncode)
             self.pid = None
@@ -158,6 +162,7 @@ class PortableChild(_stop.StopSequence):
         # trio.Process offers no blocking wait; its Popen does (and the task
         # that waited on it is cancelled first: two would race).
         popen = process._proc
+        self._given_up = True
         self._waiting.cancel()
         token = trio.lowlevel.current_trio_token()
 

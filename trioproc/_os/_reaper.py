@@ -108,6 +108,8 @@ class Child(_stop.StopSequence):
     #: When the graceful signal was sent (trio's clock), once it was.
     _term_sent_at: float | None = attrs.field(init=False, default=None)
     _listener: ExitListener | None = attrs.field(init=False, default=None)
+    #: The block gave the child up to `reap_in_background`'s thread.
+    _given_up: bool = attrs.field(init=False, default=False)
     #: Without a pidfd: the scope of the task that waits in a thread.
     _waiting: trio.CancelScope | None = attrs.field(init=False, default=None)
 
@@ -250,6 +252,8 @@ class Child(_stop.StopSequence):
                     abandon_on_cancel=True,
                     limiter=_WAITID_THREADS,
                 )
+                if self.pid is None or self._given_up:
+                    return  # reap_in_background's thread reaps it
                 if self._reap():
                     assert self._listener is not None
                     self._listener._child_reaped()
@@ -322,6 +326,7 @@ class Child(_stop.StopSequence):
         if pid is None:  # pragma: no cover - reaped meanwhile
             return
         # The thread reaps it now, not the watcher.
+        self._given_up = True
         if self._pidfd is not None:
             _watcher.forget(self._pidfd)
         if self._waiting is not None:

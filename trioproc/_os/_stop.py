@@ -184,6 +184,8 @@ async def end_tree(
     with trio.move_on_after(grace):
         await _wait_tree_gone(child, wait)
         return
+    if child.tree_gone:  # it went just as the grace ran out
+        return
     stuck = child.pid
     if stuck is not None:
         if last:
