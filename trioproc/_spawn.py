@@ -381,18 +381,16 @@ class Spawn(Generic[_T_co]):
         else:
             transport._abandon()
         ended = await transport._end(in_order)
-        given = exc
-        if isinstance(ended, trio.Cancelled):
-            if exc is None:  # the wait for the exit was cancelled from outside
-                exc_type, exc, tb = type(ended), ended, ended.__traceback__
-        elif ended is not None:  # ChildUnkillable: it leaves as a task's error
-            self._nursery.start_soon(raise_in_task, ended, name="trioproc end")
+        leaving, error = _leaving_by(exc, ended)
+        if error is not None:  # ChildUnkillable: it leaves as a task's error
+            self._nursery.start_soon(raise_in_task, error, name="trioproc end")
         try:
-            if await exit_nursery(manager, exc_type, exc, tb):
-                return True
-            if exc is not given and exc is not None:
-                raise exc  # the block itself was not leaving by it
-            return False
+            if leaving is not exc:
+                assert leaving is not None
+                exc_type, tb = type(leaving), leaving.__traceback__
+            return _suppresses(
+                await exit_nursery(manager, exc_type, leaving, tb), leaving, given=exc
+            )
         finally:
             transport._release()
             if self._session is not None:
@@ -418,19 +416,38 @@ class Spawn(Generic[_T_co]):
             waited = in_order and transport.pid is not None
             ended = await transport._end(in_order)
             errors = list(transport._watch_errors or ())
-            given = exc
-            if isinstance(ended, trio.Cancelled):
-                if exc is None:  # the wait for the exit was cancelled from outside
-                    exc = ended
-            elif ended is not None:
-                errors.append(ended)
-            if await exit_scope(scope, exc, errors, waited=waited):
-                return True
-            if exc is not given and exc is not None:
-                raise exc  # the block itself was not leaving by it
-            return False
+            leaving, error = _leaving_by(exc, ended)
+            if error is not None:
+                errors.append(error)
+            return _suppresses(
+                await exit_scope(scope, leaving, errors, waited=waited),
+                leaving,
+                given=exc,
+            )
         finally:
             transport._release()
+
+
+def _leaving_by(
+    exc: BaseException | None, ended: BaseException | None
+) -> tuple[BaseException | None, BaseException | None]:
+    """What a block left with *exc* leaves by once its end raised *ended*,
+    and the error of that end that must leave beside it: a cancellation of
+    the end's wait takes the place of no exception; `ChildUnkillable` is an
+    error of its own."""
+    if isinstance(ended, trio.Cancelled):
+        return (ended if exc is None else exc), None
+    return exc, ended
+
+
+def _suppresses(
+    suppressed: bool, leaving: BaseException | None, *, given: BaseException | None
+) -> bool:
+    """``__aexit__``'s answer: an exception the block leaves by that it was
+    not *given* (its end's cancellation) is raised, not returned as False."""
+    if not suppressed and leaving is not given and leaving is not None:
+        raise leaving
+    return suppressed
 
 
 # What the layers above spawn() ask of the OS layer, so that they talk to
