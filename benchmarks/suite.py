@@ -701,78 +701,81 @@ def trioproc_sleepers_held(n: int, mark: Mark) -> dict[str, float]:
             trioproc.spawn(SLEEP, stdin=None, stdout=None, stderr=None)
         )
 
-    async def main() -> dict[str, float]:
-        figures: dict[str, float] = {}
+    async def fleet(count: int, figures: dict[str, float] | None) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            began = time.perf_counter()
+            before = _harness.peak_rss_mib()
+            transports = [await start_one(stack) for _ in range(count)]
+            started = _fleet_up(figures, count, began, before)
+            for transport in transports:
+                transport.signalProcess("TERM")
+        _fleet_down(figures, began, started)
 
-        async def fleet(count: int, measure: bool) -> None:
-            async with contextlib.AsyncExitStack() as stack:
-                began = time.perf_counter()
-                before = _harness.peak_rss_mib()
-                transports = [await start_one(stack) for _ in range(count)]
-                started = time.perf_counter()
-                if measure:
-                    figures["start_s"] = started - began
-                    figures["kib_per_child"] = (
-                        (_harness.peak_rss_mib() - before) * 1024 / count
-                    )
-                for transport in transports:
-                    transport.signalProcess("TERM")
-            if measure:
-                figures["stop_s"] = time.perf_counter() - started
-                figures["seconds"] = time.perf_counter() - began
-
-        await fleet(2, measure=False)
-        mark()
-        await fleet(n, measure=True)
-        return figures
-
-    return trio.run(main)
+    return _trio_fleet(n, mark, fleet)
 
 
 def trioproc_sleepers(n: int, mark: Mark) -> dict[str, float]:
     """One block per child, each in a task of one nursery (a protocol, no
     fds); cancelling the nursery stops and reaps all."""
 
+    async def fleet(count: int, figures: dict[str, float] | None) -> None:
+        up = 0
+        everyone_up = trio.Event()
+        began = time.perf_counter()
+        before = _harness.peak_rss_mib()
+
+        async def one() -> None:
+            nonlocal up
+            async with trioproc.spawn(SLEEP, trioproc.ProcessProtocol(), child_fds={}):
+                up += 1
+                if up == count:
+                    everyone_up.set()
+                await trio.sleep_forever()
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(count):
+                nursery.start_soon(one)
+            await everyone_up.wait()
+            started = _fleet_up(figures, count, began, before)
+            nursery.cancel_scope.cancel()
+        _fleet_down(figures, began, started)
+
+    return _trio_fleet(n, mark, fleet)
+
+
+def _trio_fleet(
+    n: int,
+    mark: Mark,
+    fleet: Callable[[int, dict[str, float] | None], Awaitable[None]],
+) -> dict[str, float]:
+    """Run *fleet* for 2 children (warm-up), then for *n*, measured."""
+
     async def main() -> dict[str, float]:
         figures: dict[str, float] = {}
-
-        async def fleet(count: int, measure: bool) -> None:
-            up = 0
-            everyone_up = trio.Event()
-            began = time.perf_counter()
-            before = _harness.peak_rss_mib()
-
-            async def one() -> None:
-                nonlocal up
-                async with trioproc.spawn(
-                    SLEEP, trioproc.ProcessProtocol(), child_fds={}
-                ):
-                    up += 1
-                    if up == count:
-                        everyone_up.set()
-                    await trio.sleep_forever()
-
-            async with trio.open_nursery() as nursery:
-                for _ in range(count):
-                    nursery.start_soon(one)
-                await everyone_up.wait()
-                started = time.perf_counter()
-                if measure:
-                    figures["start_s"] = started - began
-                    figures["kib_per_child"] = (
-                        (_harness.peak_rss_mib() - before) * 1024 / count
-                    )
-                nursery.cancel_scope.cancel()
-            if measure:
-                figures["stop_s"] = time.perf_counter() - started
-                figures["seconds"] = time.perf_counter() - began
-
-        await fleet(2, measure=False)
+        await fleet(2, None)
         mark()
-        await fleet(n, measure=True)
+        await fleet(n, figures)
         return figures
 
     return trio.run(main)
+
+
+def _fleet_up(
+    figures: dict[str, float] | None, count: int, began: float, before: float
+) -> float:
+    """Note the time to start every child and the RSS each added; return now."""
+    started = time.perf_counter()
+    if figures is not None:
+        figures["start_s"] = started - began
+        figures["kib_per_child"] = (_harness.peak_rss_mib() - before) * 1024 / count
+    return started
+
+
+def _fleet_down(figures: dict[str, float] | None, began: float, started: float) -> None:
+    """Note the time to stop and reap every child, and the whole time."""
+    if figures is not None:
+        figures["stop_s"] = time.perf_counter() - started
+        figures["seconds"] = time.perf_counter() - began
 
 
 def twisted_sleepers(n: int, mark: Mark) -> dict[str, float]:
