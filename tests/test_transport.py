@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import signal
+import weakref
 
 import pytest
 import trio
@@ -50,6 +52,34 @@ async def test_callbacks_come_in_the_contracts_order() -> None:
     assert protocol.pids_at["processExited"] is None
     assert transport.pid is None
     assert protocol.events[-1] == ("ended", "ProcessDone", 0, None)
+
+
+class _LetsTheReasonGo(trioproc.ProcessProtocol):
+    """Keeps only a weak reference to the reason processEnded is given."""
+
+    def __init__(self) -> None:
+        self.ended = trio.Event()
+        self.reason: weakref.ref[trioproc.ProcessEnded] | None = None
+
+    def processEnded(self, reason: trioproc.ProcessEnded) -> None:
+        self.reason = weakref.ref(reason)
+        self.ended.set()
+
+
+@pytest.mark.parametrize("fds", ["pipes", "none"])
+async def test_a_block_held_after_its_child_ended_keeps_no_reason(fds: str) -> None:
+    """A program that holds many blocks whose children have ended (an exit
+    stack of workers, torn down later) pays no exception object for each:
+    once processEnded has run, the transport lets the reason go."""
+    protocol = _LetsTheReasonGo()
+    child_fds = {} if fds == "none" else None
+    with trio.fail_after(10):
+        async with trioproc.spawn(EXIT(3), protocol, child_fds=child_fds) as transport:
+            await protocol.ended.wait()
+            gc.collect()
+            assert protocol.reason is not None
+            assert protocol.reason() is None
+            assert transport.returncode == 3
 
 
 @pytest.mark.parametrize("code", [0, 1, 3, 127, 255])

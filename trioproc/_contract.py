@@ -178,6 +178,7 @@ class TransportBase(Generic[_W]):
     _open_fds: set[int]
     _failed: bool
     _ended: bool
+    #: The reason processExited was given, until processEnded has run.
     _reason: ProcessEnded | None
     _streams: dict[int, OutputStream]
     _stdin: StdinStream | None
@@ -431,8 +432,11 @@ class TransportBase(Generic[_W]):
         if self._reason is None or self._open_fds or self._ended:
             return
         self._ended = True
+        # Let the reason go with the protocol's last call: a block held past
+        # its child's end (an exit stack of idle children) keeps no exception.
+        reason, self._reason = self._reason, None
         assert self._protocol is not None
-        self._call(self._protocol.processEnded, self._reason)
+        self._call(self._protocol.processEnded, reason)
 
 
 if TYPE_CHECKING:
