@@ -68,6 +68,18 @@ async def wait_no_marked(mark: str, seconds: float) -> list[int]:
     return marked_alive(mark)
 
 
+async def wait_marked(mark: str, pid: int, seconds: float) -> list[int]:
+    """Poll /proc (bounded) until *pid* holds *mark*; return what holds it.
+
+    A shell that prints and then ``exec``s is reported ready by its output
+    while the exec may still be under way, and a process's environ cannot
+    be read in the middle of one."""
+    with trio.move_on_after(seconds):
+        while pid not in marked_alive(mark):  # noqa: ASYNC110 - polling /proc
+            await trio.sleep(0.02)
+    return marked_alive(mark)
+
+
 # --- output, exit, stdin, env, cwd -----------------------------------------
 
 
@@ -406,7 +418,7 @@ async def test_a_supervisor_runs_a_remote_child_beside_a_local_one(
                 kill_after=1,
             )
         )
-        assert remote.pid in marked_alive(mark)
+        assert remote.pid in await wait_marked(mark, remote.pid, 5)
         assert local.pid is not None
     assert marked_alive(mark) == []
 
