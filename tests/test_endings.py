@@ -262,6 +262,41 @@ async def test_a_cancelled_stream_block_drains_a_graceful_shutdown() -> None:
     assert child.returncode == 0
 
 
+class _CancelsAtExit(trioproc.ProcessProtocol):
+    """Counts output; cancels *scope* when the child is reaped."""
+
+    def __init__(self, scope: trio.CancelScope) -> None:
+        self.scope = scope
+        self.received = 0
+
+    def outReceived(self, data: bytes) -> None:
+        self.received += len(data)
+
+    def processExited(self, reason: trioproc.ProcessEnded) -> None:
+        self.scope.cancel()
+
+
+async def test_a_cancellation_during_the_last_output_leaves_the_block() -> None:
+    """A block cancelled from outside after its child exited, while it still
+    delivers what the child wrote, delivers all of it and then leaves
+    cancelled: the code after the block does not run as if nothing had
+    happened."""
+    with trio.fail_after(20):
+        for _ in range(5):
+            after_block = False
+            with trio.CancelScope() as scope:
+                protocol = _CancelsAtExit(scope)
+                async with trioproc.spawn(
+                    python("import sys; sys.stdout.buffer.write(b'x' * 300000)"),
+                    protocol,
+                ):
+                    pass
+                after_block = True
+            assert scope.cancelled_caught
+            assert not after_block
+            assert protocol.received == 300000
+
+
 async def test_stop_delivers_a_graceful_shutdowns_output() -> None:
     """``await transport.stop()`` delivers the shutdown's output too."""
     protocol = Recorder()

@@ -106,9 +106,14 @@ async def exit_nursery(
 ) -> bool:
     """Leave *manager* (a ``trio.open_nursery()`` entered by hand) as a block
     ends by *exc*, with every trioproc block's exception policy: a single
-    error leaves as itself, cancellations as one, several errors as a group."""
+    error leaves as itself, cancellations as one, several errors as a group.
+
+    A block that ends well and was cancelled from outside while its tasks
+    finished (a trio nursery's exit is no cancel point, and tasks that
+    deliver the last output do not raise) leaves with that cancellation: a
+    cancellation stays one."""
     try:
-        return bool(await manager.__aexit__(exc_type, exc, tb))
+        suppressed = bool(await manager.__aexit__(exc_type, exc, tb))
     except BaseExceptionGroup as group:
         single = one_error(group)
         if single is None:
@@ -116,6 +121,9 @@ async def exit_nursery(
         if single is exc:
             return False
         _reraise(single)
+    if exc is None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+    return suppressed
 
 
 async def exit_scope(
