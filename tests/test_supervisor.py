@@ -147,7 +147,8 @@ async def test_intensity_exceeded_raises_and_leaves_nothing_running() -> None:
     sup, events = supervisor(max_restarts=2, max_seconds=10)
     crasher = python("print('up', flush=True)\nraise SystemExit(1)")
     with pytest.raises(
-        trioproc.RestartIntensityExceeded, match="3 restarts within 10s"
+        trioproc.RestartIntensityExceeded,
+        match="3 restarts needed within 10s, more than max_restarts=2",
     ):
         async with sup:
             await sup.start(spec("steady"))
@@ -342,6 +343,43 @@ async def test_a_task_child_beside_process_children() -> None:
     assert runs == [0, 1, 2]
     errors = [e.error for e in events.seen if e.kind == "exited"]
     assert errors == ["RuntimeError('boom')"] * 2
+
+
+async def test_a_task_that_fails_too_often_is_the_cause_and_its_traceback_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When a task child's failures make the supervisor give up, the error
+    says how many restarts were needed against max_restarts, its cause is
+    the task's own exception (not the cancellation that stopped the rest),
+    and each failure is logged with the task's traceback: the one place a
+    task's frames are kept."""
+    caplog.set_level(logging.INFO, logger="trioproc.supervisor")
+
+    def lookup() -> None:
+        raise KeyError("missing")
+
+    async def failing(
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        task_status.started()
+        await trio.sleep(0.01)
+        lookup()
+
+    with trio.fail_after(10):
+        with pytest.raises(trioproc.RestartIntensityExceeded) as caught:
+            async with trioproc.Supervisor(max_restarts=0, on_output=None) as sup:
+                await sup.start(trioproc.ChildSpec("t", task=failing))
+                await trio.sleep_forever()
+    assert str(caught.value) == (
+        "1 restart needed within 5s, more than max_restarts=0 allows (last: t); "
+        "giving up"
+    )
+    assert isinstance(caught.value.__cause__, KeyError)
+    failures = [r for r in caplog.records if r.getMessage().startswith("t failed")]
+    assert len(failures) == 1
+    assert failures[0].exc_info is not None
+    assert failures[0].exc_info[1] is caught.value.__cause__
+    assert "lookup" in caplog.text
 
 
 async def test_a_nested_supervisor_is_a_task_child() -> None:

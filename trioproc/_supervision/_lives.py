@@ -172,7 +172,7 @@ class Lives:
             if child._ended_by_itself:
                 # Ready, then ended before we got here: an ordinary end,
                 # which its life left to us.
-                self.inner.start_soon(self._after_end, child, child.returncode)
+                self.inner.start_soon(self._after_end, child, child.returncode, None)
             else:
                 # Ready, but stopped before we got here: not ready -- unless
                 # a group restart stopped it, to start it again for a caller.
@@ -218,24 +218,33 @@ class Lives:
             self.emit("exited", child, returncode=returncode, error=error)
             if child in self._bringing_up:
                 return  # _bring_up deals with it (ChildNotReady, or _after_end)
-            await self._after_end(child, returncode)
+            await self._after_end(child, returncode, error)
 
-    async def _after_end(self, child: SupervisedChild, returncode: int | None) -> None:
-        """*child* ended by itself: ask the policy, and do what it says."""
+    async def _after_end(
+        self,
+        child: SupervisedChild,
+        returncode: int | None,
+        error: BaseException | None,
+    ) -> None:
+        """*child* ended by itself (by *error*, for a task that raised): ask
+        the policy, and do what it says."""
         if not self.policy.supervises(child.name) or self.closing:
             await trio.lowlevel.checkpoint()
             return
         failed = returncode != 0 or child._watchdog_expired
         decision = self.policy.exited(child.name, trio.current_time(), failed=failed)
-        await self._act(child, decision)
+        await self._act(child, decision, error)
 
     def _running(self, child: SupervisedChild) -> None:
         child._mark_running(trio.current_time())
         self.policy.started(child.name, trio.current_time())
         self.emit("started", child)
 
-    async def _act(self, child: SupervisedChild, decision: Decision) -> None:
-        """Carry out what the policy decided about *child*'s end."""
+    async def _act(
+        self, child: SupervisedChild, decision: Decision, error: BaseException | None
+    ) -> None:
+        """Carry out what the policy decided about *child*'s end (*error*:
+        the exception it ended by, if any)."""
         # Children whose start() or restart() still waits, stopped by these
         # restarts and owed a new life (or an answer) by them.
         owed: dict[SupervisedChild, _Waiter] = {}
@@ -244,13 +253,13 @@ class Lives:
                 if isinstance(decision, NoRestart):
                     return
                 if isinstance(decision, GiveUp):
-                    self._give_up(child, decision)
+                    self._give_up(child, decision, error)
                     return
                 assert isinstance(decision, Restart)
                 failed = await self._restart(child, decision, owed)
                 if failed is None:
                     return
-                child, decision = failed
+                child, decision, error = failed
         finally:
             for other in list(owed):
                 _not_again(owed, other, "which did not start it again")
@@ -260,8 +269,9 @@ class Lives:
         child: SupervisedChild,
         decision: Restart,
         owed: dict[SupervisedChild, _Waiter],
-    ) -> tuple[SupervisedChild, Decision] | None:
-        """Stop, wait, start; return the next decision if a start failed.
+    ) -> tuple[SupervisedChild, Decision, BaseException] | None:
+        """Stop, wait, start; if a start failed, return the child, the next
+        decision and why it failed.
 
         A child stopped here while its `start` or `restart` call still waits
         is started again here in its place, for that call (*owed*); whether
@@ -311,7 +321,8 @@ class Lives:
                             if not isinstance(exc, ChildNotReady):
                                 self.emit("exited", other, error=exc)
                             now = trio.current_time()
-                            return other, self.policy.exited(name, now, failed=True)
+                            decided = self.policy.exited(name, now, failed=True)
+                            return other, decided, exc
                         if waiter is not None:
                             waiter.settle(None)
                             if not self.policy.supervises(name):
@@ -328,15 +339,21 @@ class Lives:
         child._cancel()
         await child._ended.wait()
 
-    def _give_up(self, child: SupervisedChild, decision: GiveUp) -> None:
-        """Too many restarts: note why, and cancel the supervisor's block."""
+    def _give_up(
+        self, child: SupervisedChild, decision: GiveUp, error: BaseException | None
+    ) -> None:
+        """Too many restarts: note why (the last failure's *error*, if it
+        was an exception, is the cause), and cancel the supervisor's block."""
         if self.gave_up is not None:
             return
+        count = decision.restarts
         message = (
-            f"{decision.restarts} restarts within {decision.seconds:g}s "
-            f"(last: {child.name}); giving up"
+            f"{count} {'restart' if count == 1 else 'restarts'} needed within "
+            f"{decision.seconds:g}s, more than max_restarts="
+            f"{self.policy.max_restarts} allows (last: {child.name}); giving up"
         )
         self.gave_up = RestartIntensityExceeded(message)
+        self.gave_up.__cause__ = error
         self.emit("gave_up", child, message=message)
         assert self.block is not None
         self.block.cancel()
@@ -374,6 +391,9 @@ class Lives:
             restarts=child.restarts,
             message=message,
         )
-        logger.log(_LEVELS.get(kind, logging.INFO), "%s", message)
+        # A task's failure goes to the log with its traceback, the one place
+        # its frames are kept (a program's failure to start needs none).
+        trace = error if child.spec.argv is None else None
+        logger.log(_LEVELS.get(kind, logging.INFO), "%s", message, exc_info=trace)
         if self.on_event is not None:
             self.on_event(event)

@@ -142,14 +142,16 @@ class Supervisor:
         gave_up = self._lives.gave_up
         try:
             suppressed = await exit_nursery(manager, exc_type, exc, tb)
-        except (BaseExceptionGroup, trio.Cancelled) as ended:
+        except (BaseExceptionGroup, trio.Cancelled):
             # Several errors, or the cancellation giving up caused: giving up
-            # is what leaves the block.
+            # is what leaves the block, caused by the last failure (not by
+            # the cancellation that stopped the children).
             if gave_up is not None:
-                raise gave_up from ended
+                raise gave_up from gave_up.__cause__
             raise
         if gave_up is not None and (exc is None or isinstance(exc, trio.Cancelled)):
-            raise gave_up from exc  # (a body error of its own leaves as itself)
+            # (A body error of its own leaves as itself.)
+            raise gave_up from gave_up.__cause__
         return suppressed
 
     # --- public operations ---------------------------------------------------
