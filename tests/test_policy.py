@@ -231,6 +231,17 @@ def test_shutdown_reverse_stops_one_at_a_time_last_started_first() -> None:
     assert p.shutdown_order([]) == []
 
 
+def test_a_restart_keeps_a_childs_place_in_the_shutdown_order() -> None:
+    """A child restarted after a failure stops in the place of its first
+    start (as in Erlang), not as the one started last."""
+    p = policy()
+    before = p.shutdown_order(["db", "web", "api"])
+    decision = p.exited("db", 1.0, failed=True)
+    assert isinstance(decision, Restart)
+    p.started("db", 2.0)
+    assert p.shutdown_order(["db", "web", "api"]) == before
+
+
 def test_shutdown_parallel_stops_all_at_once() -> None:
     """shutdown="parallel": one stage holding every live child; nothing live,
     no stage."""
