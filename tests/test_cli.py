@@ -326,8 +326,12 @@ def test_the_console_script_and_usage_errors(tmp_path: Path) -> None:
     usage = trioproc_command("dance", cwd=tmp_path)
     assert usage.returncode == 2
     assert "invalid choice: 'dance'" in usage.stderr
-    negative = trioproc_command("run", "--for", "-1", cwd=tmp_path)
-    assert negative.returncode == 2
+    for bad in ("-1", "nan"):
+        refused = trioproc_command("run", "--for", bad, cwd=tmp_path)
+        assert refused.returncode == 2
+        assert f"--for needs a number of seconds >= 0, not {float(bad)}" in (
+            refused.stderr
+        )
 
 
 def test_make_demos_fleet_checks_and_runs(tmp_path: Path) -> None:

@@ -59,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise Usage(hint)
         if extra:
             parser.parse_args(argv)  # the usual usage error, exit 2
+        duration = getattr(args, "duration", None)
+        # (Written so that NaN fails it too.)
+        if duration is not None and not duration >= 0:
+            raise Usage(f"--for needs a number of seconds >= 0, not {duration}")
         path = fleet_path(args)
         root = Path(args.app_root) if args.app_root else None
         fleet = load(path, env_files(args), root=root)
@@ -71,8 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_command(path, fleet)
         if args.command == "export":
             return export_command(args, path, fleet, instances)
-        if args.duration is not None and args.duration < 0:
-            raise Usage("--for needs a number of seconds >= 0")
     except FleetError as exc:
         for problem in exc.problems:
             complain(problem.render(exc.path))
