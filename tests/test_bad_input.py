@@ -80,6 +80,11 @@ from .helpers import CAT, SLEEP, Recorder
         ({"env": {"A": "1", b"A": "2"}}, ValueError, "name the same variable"),
         ({"kill_after": "5"}, TypeError, "kill_after must be a number"),
         ({"protocol": object()}, TypeError, "has no makeConnection"),
+        (
+            {"protocol": trioproc.ProcessProtocol},
+            TypeError,
+            r"instance, not the class ProcessProtocol \(write ProcessProtocol\(\)\)",
+        ),
     ],
 )
 def test_spawn_rejects_bad_arguments_at_the_call(

@@ -551,8 +551,10 @@ def test_bad_specs_and_supervisors_are_refused() -> None:
         trioproc.Supervisor("all_for_one")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="shutdown must be"):
         trioproc.Supervisor(shutdown="random")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="port must be"):
+    with pytest.raises(ValueError, match="port must be from 1 to 65535, not 70000"):
         trioproc.ready_on_port(70000)
+    with pytest.raises(TypeError, match="port must be an int, not str"):
+        trioproc.ready_on_port("80")  # type: ignore[arg-type]
 
 
 async def test_a_ready_line_printed_before_the_check_starts_counts() -> None:

@@ -270,6 +270,12 @@ def check_protocol(protocol: object) -> IProcessProtocol | None:
     """
     if protocol is None:
         return None
+    if isinstance(protocol, type):
+        # Its callbacks are there, unbound: they would fail at the first call.
+        raise TypeError(
+            f"protocol must be a ProcessProtocol instance, not the class "
+            f"{protocol.__name__} (write {protocol.__name__}())"
+        )
     missing = [
         name
         for name in _PROTOCOL_CALLBACKS

@@ -52,6 +52,8 @@ def ready_on_port(
     its ``host=`` for a remote child (an ssh_config alias is not followed),
     else 127.0.0.1."""
     if not is_port(port):
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise TypeError(f"port must be an int, not {type(port).__name__}")
         raise ValueError(f"port must be from 1 to 65535, not {port!r}")
 
     async def check(child: SupervisedChild) -> None:
