@@ -6,7 +6,9 @@ import gc
 import hashlib
 import os
 import signal
+import types
 import weakref
+from typing import Any
 
 import pytest
 import trio
@@ -360,6 +362,60 @@ async def test_twisted_style_reason_checks_work() -> None:
     with pytest.raises(trioproc.ProcessTerminated):
         reason.trap(trioproc.ProcessDone)
     assert "exit code 2" in str(reason)
+
+
+def _twisted_errors() -> list[Any]:
+    """Classes named and placed as ``twisted.internet.error``'s are (built
+    here: the tests do not need Twisted), and Twisted's own where installed."""
+
+    def imitation(name: str) -> type[Exception]:
+        return type(name, (Exception,), {"__module__": "twisted.internet.error"})
+
+    names = ("ProcessDone", "ProcessTerminated", "ConnectionDone", "ConnectionLost")
+    modules: list[Any] = [types.SimpleNamespace(**{n: imitation(n) for n in names})]
+    try:
+        from twisted.internet import error
+    except ImportError:
+        pass
+    else:
+        modules.append(error)
+    return modules
+
+
+@pytest.mark.parametrize("error", _twisted_errors())
+def test_an_unchanged_twisted_protocol_can_branch_on_its_reason(error: Any) -> None:
+    """Code written against Twisted's Failure branches on
+    ``reason.check(error.ProcessDone)`` with Twisted's own classes, and reads
+    ``reason.type``, ``getErrorMessage()``, ``getTraceback()`` and
+    ``raiseException()``: all of it works on trioproc's reasons unchanged."""
+    done = trioproc.ProcessEnded.from_wait_status(0)
+    failed = trioproc.ProcessEnded.from_wait_status(3 << 8)
+    assert done.check(error.ProcessDone) is error.ProcessDone
+    assert done.check(error.ConnectionDone) is error.ConnectionDone
+    assert done.check(error.ProcessTerminated) is None
+    assert failed.check(error.ProcessDone, error.ProcessTerminated) is (
+        error.ProcessTerminated
+    )
+    assert failed.check(error.ConnectionLost) is error.ConnectionLost
+    assert failed.trap(error.ProcessTerminated) is error.ProcessTerminated
+    with pytest.raises(trioproc.ProcessDone):
+        done.trap(error.ProcessTerminated)
+    assert failed.type is trioproc.ProcessTerminated
+    assert failed.getErrorMessage() == "process ended with exit code 3"
+    assert failed.getTraceback() == (
+        "Traceback (failure with no frames): "
+        "<class 'trioproc.ProcessTerminated'>: "
+        "process ended with exit code 3\n"
+    )
+    with pytest.raises(trioproc.ProcessTerminated) as raised:
+        failed.raiseException()
+    assert raised.value is failed
+
+
+def test_a_class_of_another_module_with_a_twisted_name_does_not_match() -> None:
+    """Only ``twisted.internet.error``'s classes stand for trioproc's."""
+    lookalike = type("ProcessDone", (Exception,), {"__module__": "myapp.errors"})
+    assert trioproc.ProcessEnded.from_wait_status(0).check(lookalike) is None
 
 
 def test_reason_from_a_signal_names_it() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal as _signal
+from typing import Final, NoReturn
 
 __all__ = [
     "ChildNotReady",
@@ -67,7 +68,7 @@ class ProcessEnded(Exception):
             return ProcessDone(status)
         return ProcessTerminated(exitCode=code, status=status)
 
-    # Twisted hands protocols a ``Failure`` wrapping this exception; these three
+    # Twisted hands protocols a ``Failure`` wrapping this exception; these
     # members let protocol code written against that keep working unchanged.
 
     @property
@@ -76,9 +77,16 @@ class ProcessEnded(Exception):
         return self
 
     def check(self, *types: type[BaseException]) -> type[BaseException] | None:
-        """The first of *types* this reason is an instance of, else ``None``."""
+        """The first of *types* this reason is an instance of, else ``None``.
+
+        Twisted's own classes match too, by name, without importing Twisted:
+        ``twisted.internet.error.ProcessDone`` (and its base
+        ``ConnectionDone``) matches a `ProcessDone`,
+        ``error.ProcessTerminated`` (``ConnectionLost``) a
+        `ProcessTerminated`, ``error.ConnectionClosed`` any reason.
+        """
         for kind in types:
-            if isinstance(self, kind):
+            if isinstance(self, (kind, *_twisted_twin(kind))):
                 return kind
         return None
 
@@ -88,6 +96,29 @@ class ProcessEnded(Exception):
         if kind is None:
             raise self
         return kind
+
+    def getErrorMessage(self) -> str:
+        """What this reason says (``str(reason)``)."""
+        return str(self)
+
+    def raiseException(self) -> NoReturn:
+        """Raise this reason."""
+        raise self
+
+    def getTraceback(self) -> str:
+        """The text a ``Failure`` with no frames gives: this reason has none
+        (it was never raised)."""
+        kind = type(self)
+        return (
+            f"Traceback (failure with no frames): "
+            f"<class '{kind.__module__}.{kind.__qualname__}'>: {self}\n"
+        )
+
+    # Last: below it, ``type`` in this class's annotations would be this.
+    @property
+    def type(self) -> type[ProcessEnded]:
+        """This reason's class (a ``Failure``'s ``reason.type``)."""
+        return type(self)
 
 
 class ProcessDone(ProcessEnded):
@@ -99,6 +130,23 @@ class ProcessDone(ProcessEnded):
 
 class ProcessTerminated(ProcessEnded):
     """The child exited with a non-zero exit code, or was ended by a signal."""
+
+
+def _twisted_twin(kind: object) -> tuple[type[ProcessEnded], ...]:
+    """The reason classes a class of ``twisted.internet.error`` stands for
+    (none for any other class)."""
+    if getattr(kind, "__module__", None) != "twisted.internet.error":
+        return ()
+    return _TWISTED_TWINS.get(getattr(kind, "__name__", ""), ())
+
+
+_TWISTED_TWINS: Final[dict[str, tuple[type[ProcessEnded], ...]]] = {
+    "ProcessDone": (ProcessDone,),
+    "ConnectionDone": (ProcessDone,),
+    "ProcessTerminated": (ProcessTerminated,),
+    "ConnectionLost": (ProcessTerminated,),
+    "ConnectionClosed": (ProcessEnded,),
+}
 
 
 class ProcessExitedAlready(ProcessLookupError):
