@@ -329,6 +329,24 @@ def test_programs_that_are_not_there_are_warned_about(tmp_path: Path) -> None:
     ]
 
 
+def test_a_cwd_that_is_not_there_is_warned_about(tmp_path: Path) -> None:
+    """check warns, naming the process and its line, about a cwd that does
+    not exist (run would fail to start that process)."""
+    (tmp_path / "there").mkdir()
+    toml = fleet_file(
+        tmp_path,
+        "[processes.gone]\nargv = ['sh']\ncwd = 'not-there'\n"
+        "[processes.ok]\nargv = ['sh']\ncwd = 'there'\n",
+    )
+    assert [(w.line, w.message) for w in program_warnings(load(toml))] == [
+        (
+            1,
+            f"warning: gone: directory '{tmp_path.resolve() / 'not-there'}' "
+            "(its cwd) does not exist",
+        )
+    ]
+
+
 def test_the_fleet_gives_each_instance_its_childspec(tmp_path: Path) -> None:
     """``trioproc run`` supervises what the fleet gives it: each instance's
     `ChildSpec`, named for the instance, with its process's settings (checked

@@ -1,4 +1,5 @@
-"""Warnings for programs that are not there to run, found before running anything."""
+"""Warnings for programs (and directories) that are not there to run in,
+found before running anything."""
 
 from __future__ import annotations
 
@@ -30,12 +31,21 @@ def program_warnings(fleet: Fleet) -> list[Problem]:
     shell would run as a program (after ``VAR=value`` assignments), unless it
     is shell syntax, a builtin, or made by an expansion. A name without
     ``/`` is looked up on the ``PATH`` the process will get; a path, relative
-    to the process's directory. These are warnings, not problems: an earlier
-    process may create the program, and `run` names the process if it is
-    still missing then.
+    to the process's directory, which must exist too. These are warnings,
+    not problems: an earlier process may create the program or the
+    directory, and `run` names the process if it is still missing then.
     """
     found: list[Problem] = []
     for config in fleet.processes:
+        if config.cwd is not None and not os.path.isdir(config.cwd):
+            found.append(
+                Problem(
+                    config.line,
+                    f"warning: {config.name}: directory {config.cwd!r} "
+                    "(its cwd) does not exist",
+                )
+            )
+            continue  # its program would be looked for there
         program = _program(config)
         if program is None:
             continue
