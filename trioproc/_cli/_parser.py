@@ -55,33 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"trioproc {__version__}"
     )
+    # -d, -e and -f go after the command or, where honcho has them, before
+    # it: the command's own leave the values given before it alone.
+    _add_where(parser, before=True)
     where = argparse.ArgumentParser(add_help=False)
-    where.add_argument(
-        "-d",
-        "--app-root",
-        metavar="DIR",
-        help="the app's directory: where the fleet file and .env are looked "
-        "for, -f and -e are relative to, and processes run (default: the "
-        "fleet file's directory)",
-    )
-    where.add_argument(
-        "-e",
-        "--env",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a .env file to read instead of the one beside the fleet file; "
-        "repeatable, or comma-separated (honcho's -e a.env,b.env); later "
-        "files win",
-    )
+    _add_where(where, before=False)
     fleet = argparse.ArgumentParser(add_help=False, parents=[where])
-    fleet.add_argument(
-        "-f",
-        "--procfile",
-        metavar="FILE",
-        help="the Procfile or trioproc.toml (default: trioproc.toml, then "
-        "Procfile, in the app root)",
-    )
     fleet.add_argument(
         "-p",
         "--port",
@@ -184,3 +163,36 @@ def build_parser() -> argparse.ArgumentParser:
     execute.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ...")
     _control.add_commands(commands)
     return parser
+
+
+def _add_where(parser: argparse.ArgumentParser, *, before: bool) -> None:
+    """-d, -e and -f: on the main parser (*before* the command, with the
+    defaults), or on a command's (which sets only what is given to it)."""
+    unset = argparse.SUPPRESS
+    parser.add_argument(
+        "-d",
+        "--app-root",
+        metavar="DIR",
+        default=None if before else unset,
+        help="the app's directory: where the fleet file and .env are looked "
+        "for, -f and -e are relative to, and processes run (default: the "
+        "fleet file's directory)",
+    )
+    parser.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[] if before else unset,
+        metavar="FILE",
+        help="a .env file to read instead of the one beside the fleet file; "
+        "repeatable, or comma-separated (honcho's -e a.env,b.env); later "
+        "files win",
+    )
+    parser.add_argument(
+        "-f",
+        "--procfile",
+        metavar="FILE",
+        default=None if before else unset,
+        help="the Procfile or trioproc.toml (default: trioproc.toml, then "
+        "Procfile, in the app root)",
+    )
