@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -31,6 +33,9 @@ from .helpers import (
     marked_alive,
     python,
 )
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
 
 @pytest.fixture
@@ -295,6 +300,66 @@ async def test_a_cancellation_during_the_last_output_leaves_the_block() -> None:
             assert scope.cancelled_caught
             assert not after_block
             assert protocol.received == 300000
+
+
+#: Exits at once, leaving a job in its group that ignores SIGTERM.
+LEAVES_A_STUBBORN_JOB = ["sh", "-c", "trap '' TERM; sleep 30 & exit 0"]
+
+
+@pytest.mark.parametrize(
+    "fds",
+    [{"child_fds": {}}, {"stdin": None, "stdout": None, "stderr": None}],
+    ids=["child_fds={}", "inherited"],
+)
+async def test_a_cancellation_while_the_end_kills_a_leftover_leaves_the_block(
+    mark: str, fds: dict[str, Any]
+) -> None:
+    """A block with no pipe that ends normally, and is cancelled from
+    outside while it waits kill_after to SIGKILL a job its child left,
+    kills that job and leaves cancelled: the code after the block does not
+    run."""
+    after_block = False
+    with trio.fail_after(20):
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+
+                async def cancel_soon() -> None:
+                    await trio.sleep(0.2)
+                    scope.cancel()
+
+                nursery.start_soon(cancel_soon)
+                async with trioproc.spawn(
+                    LEAVES_A_STUBBORN_JOB, env=marked(mark), kill_after=1, **fds
+                ):
+                    pass
+                after_block = True
+    assert scope.cancelled_caught
+    assert not after_block
+    assert marked_alive(mark) == []
+
+
+async def test_several_errors_while_cancelled_leave_as_a_group_of_the_errors() -> None:
+    """A body error and a callback error in a block cancelled from outside
+    leave as a group of those two: the cancellations of the block's own
+    tasks are not in it."""
+
+    class FailsAtExit(trioproc.ProcessProtocol):
+        def processExited(self, reason: trioproc.ProcessEnded) -> None:
+            raise KeyError("exited")
+
+    left: list[BaseExceptionGroup[BaseException]] = []
+    with trio.fail_after(10), trio.CancelScope() as scope:
+        # Caught inside the cancelled scope, which would strip Cancelled.
+        try:
+            async with trioproc.spawn(SLEEP(30), FailsAtExit(), kill_after=5):
+                scope.cancel()
+                raise ValueError("body")
+        except BaseExceptionGroup as group:
+            left.append(group)
+    assert len(left) == 1
+    assert isinstance(left[0], ExceptionGroup)
+    kinds = sorted(type(e).__name__ for e in left[0].exceptions)
+    assert kinds == ["KeyError", "ValueError"]
 
 
 async def test_stop_delivers_a_graceful_shutdowns_output() -> None:

@@ -117,7 +117,11 @@ async def exit_nursery(
     except BaseExceptionGroup as group:
         single = one_error(group)
         if single is None:
-            raise
+            _, errors = group.split(trio.Cancelled)
+            assert errors is not None
+            if errors is group:
+                raise
+            raise errors from None  # (the group of the errors, as it was)
         if single is exc:
             return False
         _reraise(single)
@@ -138,8 +142,8 @@ async def exit_scope(
     block ends by *exc*, with *errors* met outside the body (by the child's
     watcher, or by the block's end), under `exit_nursery`'s policy: a single
     error leaves as itself, cancellations as one, several errors as a
-    group. Unless the block *waited* at its end already, a block that ends
-    well takes a checkpoint here."""
+    group. A block that ends well takes a checkpoint here, or, if it
+    *waited* at its end already, a cancel point."""
     swallowed = scope is not None and scope.__exit__(
         type(exc) if exc else None, exc, None
     )
@@ -147,11 +151,17 @@ async def exit_scope(
     real = [e for e in (leaving, *errors) if e is not None]
     single = one_error(BaseExceptionGroup("errors", real)) if real else None
     if not real or single is leaving:
-        if leaving is None and not waited:
-            await trio.lowlevel.checkpoint()
+        if leaving is None:
+            if waited:
+                # What followed the wait (ending what the child left in its
+                # group) was shielded: a cancellation then is delivered here.
+                await trio.lowlevel.checkpoint_if_cancelled()
+            else:
+                await trio.lowlevel.checkpoint()
         return leaving is None
     if single is None:
-        raise BaseExceptionGroup("Exceptions from a trioproc block", real)
+        errors = [e for e in real if not isinstance(e, trio.Cancelled)]
+        raise BaseExceptionGroup("Exceptions from a trioproc block", errors)
     return _reraise(single)
 
 
