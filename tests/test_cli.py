@@ -326,6 +326,10 @@ def test_the_console_script_and_usage_errors(tmp_path: Path) -> None:
     usage = trioproc_command("dance", cwd=tmp_path)
     assert usage.returncode == 2
     assert "invalid choice: 'dance'" in usage.stderr
+    unknown = trioproc_command("start", "--bogus", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("usage: trioproc start ")
+    assert "trioproc start: error: unrecognized arguments: --bogus" in unknown.stderr
     for bad in ("-1", "nan"):
         refused = trioproc_command("run", "--for", bad, cwd=tmp_path)
         assert refused.returncode == 2

@@ -127,6 +127,12 @@ def test_status_restart_stop_start(tmp_path: Path, fleet_run: Running) -> None:
     short = trioproc_command("status", cwd=tmp_path)
     assert short.returncode == 0
     assert "notifier" in short.stdout
+    # The fleet file named before the command, as honcho's -f is.
+    named = trioproc_command(
+        "-f", str(tmp_path / "trioproc.toml"), "ctl", "status", cwd=tmp_path.parent
+    )
+    assert named.returncode == 0, named.stderr
+    assert "notifier" in named.stdout
     code, out, err = ctl(tmp_path, "restart", "ticker")
     assert code == 0, err
     assert "ticker restarted" in out

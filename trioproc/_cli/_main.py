@@ -13,7 +13,7 @@ from .._export import ExportError
 from .._fleet import FleetError, load
 from ._args import Usage, chosen_instances, env_files, fleet_path
 from ._commands import check_command, exec_command, export_command
-from ._parser import build_parser
+from ._parser import build_parser, command_parser
 from ._printer import Printer, complain, wants_colour
 from ._run import run_fleet
 
@@ -58,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run" and (hint := not_a_fleet_file(args)) is not None:
             raise Usage(hint)
         if extra:
-            parser.parse_args(argv)  # the usual usage error, exit 2
+            # The usual usage error (exit 2), with the command's own usage.
+            command_parser(parser, args.command).error(
+                f"unrecognized arguments: {' '.join(extra)}"
+            )
         duration = getattr(args, "duration", None)
         # (Written so that NaN fails it too.)
         if duration is not None and not duration >= 0:

@@ -165,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_parser(
+    parser: argparse.ArgumentParser, name: str
+) -> argparse.ArgumentParser:
+    """The parser of *parser*'s command *name* (*parser* itself if none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser | None = action.choices.get(name)
+            return parser if found is None else found
+    return parser
+
+
 def _add_where(parser: argparse.ArgumentParser, *, before: bool) -> None:
     """-d, -e and -f: on the main parser (*before* the command, with the
     defaults), or on a command's (which sets only what is given to it)."""

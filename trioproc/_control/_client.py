@@ -137,7 +137,9 @@ def _client(args: argparse.Namespace) -> int:
                 f"trioproc {command}: there is no control socket on Windows "
                 "(trioproc run serves none there); stop the run with Ctrl-C"
             )
-        path = socket_path(_fleet_file(args.file))
+        # -f after ctl, or before it (the main parser's --procfile).
+        given = args.file if args.file is not None else getattr(args, "procfile", None)
+        path = socket_path(_fleet_file(given))
         if command == "status":
             (reply,) = list(_requests(path, [{"command": "status"}], REPLY_TIMEOUT))
             if not reply.get("ok"):
