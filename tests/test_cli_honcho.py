@@ -131,8 +131,8 @@ def test_the_procfile_env_and_app_root_options(tmp_path: Path) -> None:
         cwd=tmp_path,
     )  # fmt: skip
     assert f"show     | one two  in {app.resolve()}" in lines_of(repeated)
-    # Where honcho's own usage puts them, before the command; the command's
-    # own, given as well, win.
+    # Where honcho's own usage puts them, before the command; given after it
+    # as well, -f and -d there win and the -e files add up.
     before = trioproc_command(
         "-d", "app", "-f", "Procfile.dev", "-e", "one.env,two.env", "start",
         cwd=tmp_path,
@@ -143,7 +143,7 @@ def test_the_procfile_env_and_app_root_options(tmp_path: Path) -> None:
         "-d", "app", "-e", "one.env", "start", "-f", "Procfile.dev", "-e", "two.env",
         cwd=tmp_path,
     )  # fmt: skip
-    assert f"show     |  two  in {app.resolve()}" in lines_of(both)
+    assert f"show     | one two  in {app.resolve()}" in lines_of(both)
     default = trioproc_command("run", "-d", "app", "Procfile.dev", cwd=tmp_path)
     assert f"show     | default default default in {app.resolve()}" in lines_of(default)
     write(tmp_path / "Procfile", "x: true\n")

@@ -133,6 +133,9 @@ def test_status_restart_stop_start(tmp_path: Path, fleet_run: Running) -> None:
     )
     assert named.returncode == 0, named.stderr
     assert "notifier" in named.stdout
+    rooted = trioproc_command("-d", tmp_path.name, "status", cwd=tmp_path.parent)
+    assert rooted.returncode == 0, rooted.stderr
+    assert "notifier" in rooted.stdout
     code, out, err = ctl(tmp_path, "restart", "ticker")
     assert code == 0, err
     assert "ticker restarted" in out

@@ -336,7 +336,10 @@ def test_a_cwd_that_is_not_there_is_warned_about(tmp_path: Path) -> None:
     toml = fleet_file(
         tmp_path,
         "[processes.gone]\nargv = ['sh']\ncwd = 'not-there'\n"
-        "[processes.ok]\nargv = ['sh']\ncwd = 'there'\n",
+        "[processes.ok]\nargv = ['sh']\ncwd = 'there'\n"
+        # On another host: its directory and program are looked for there.
+        "[processes.remote]\nargv = ['only-there']\ncwd = '/srv/app'\n"
+        "host = 'db.example'\n",
     )
     assert [(w.line, w.message) for w in program_warnings(load(toml))] == [
         (

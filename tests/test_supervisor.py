@@ -345,14 +345,16 @@ async def test_a_task_child_beside_process_children() -> None:
     assert errors == ["RuntimeError('boom')"] * 2
 
 
+@pytest.mark.parametrize("at_once", [False, True], ids=["later", "at once"])
 async def test_a_task_that_fails_too_often_is_the_cause_and_its_traceback_is_logged(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, at_once: bool
 ) -> None:
     """When a task child's failures make the supervisor give up, the error
     says how many restarts were needed against max_restarts, its cause is
     the task's own exception (not the cancellation that stopped the rest),
     and each failure is logged with the task's traceback: the one place a
-    task's frames are kept."""
+    task's frames are kept. So too for a task that fails as soon as it said
+    it started, before its start() returned."""
     caplog.set_level(logging.INFO, logger="trioproc.supervisor")
 
     def lookup() -> None:
@@ -362,7 +364,8 @@ async def test_a_task_that_fails_too_often_is_the_cause_and_its_traceback_is_log
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         task_status.started()
-        await trio.sleep(0.01)
+        if not at_once:
+            await trio.sleep(0.01)
         lookup()
 
     with trio.fail_after(10):

@@ -13,7 +13,7 @@ from .._export import ExportError
 from .._fleet import FleetError, load
 from ._args import Usage, chosen_instances, env_files, fleet_path
 from ._commands import check_command, exec_command, export_command
-from ._parser import build_parser, command_parser
+from ._parser import build_parser, command_parser, merge_before
 from ._printer import Printer, complain, wants_colour
 from ._run import run_fleet
 
@@ -50,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     args.extra = extra
+    merge_before(args)
     if getattr(args, "control", None) is not None:
         return int(args.control(args))
     try:

@@ -56,11 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"trioproc {__version__}"
     )
     # -d, -e and -f go after the command or, where honcho has them, before
-    # it: the command's own leave the values given before it alone.
+    # it (`merge_before` combines the two).
     _add_where(parser, before=True)
+    _add_procfile(parser, before=True)
     where = argparse.ArgumentParser(add_help=False)
     _add_where(where, before=False)
     fleet = argparse.ArgumentParser(add_help=False, parents=[where])
+    _add_procfile(fleet, before=False)
     fleet.add_argument(
         "-p",
         "--port",
@@ -176,15 +178,25 @@ def command_parser(
     return parser
 
 
+def merge_before(args: argparse.Namespace) -> None:
+    """Fold the -d, -e and -f given before the command into the command's:
+    what the command was given wins, and -e files add up (those given
+    before the command first)."""
+    if getattr(args, "app_root", None) is None:
+        args.app_root = args.before_app_root
+    args.env = [*args.before_env, *getattr(args, "env", [])]
+    if getattr(args, "procfile", None) is None:
+        args.procfile = args.before_procfile
+
+
 def _add_where(parser: argparse.ArgumentParser, *, before: bool) -> None:
-    """-d, -e and -f: on the main parser (*before* the command, with the
-    defaults), or on a command's (which sets only what is given to it)."""
-    unset = argparse.SUPPRESS
+    """-d and -e, on the main parser (*before* the command) or a command's."""
+    prefix = "before_" if before else ""
     parser.add_argument(
         "-d",
         "--app-root",
+        dest=f"{prefix}app_root",
         metavar="DIR",
-        default=None if before else unset,
         help="the app's directory: where the fleet file and .env are looked "
         "for, -f and -e are relative to, and processes run (default: the "
         "fleet file's directory)",
@@ -192,18 +204,23 @@ def _add_where(parser: argparse.ArgumentParser, *, before: bool) -> None:
     parser.add_argument(
         "-e",
         "--env",
+        dest=f"{prefix}env",
         action="append",
-        default=[] if before else unset,
+        default=[],
         metavar="FILE",
         help="a .env file to read instead of the one beside the fleet file; "
         "repeatable, or comma-separated (honcho's -e a.env,b.env); later "
         "files win",
     )
+
+
+def _add_procfile(parser: argparse.ArgumentParser, *, before: bool) -> None:
+    """-f, on the main parser (*before* the command) or a command's."""
     parser.add_argument(
         "-f",
         "--procfile",
+        dest="before_procfile" if before else "procfile",
         metavar="FILE",
-        default=None if before else unset,
         help="the Procfile or trioproc.toml (default: trioproc.toml, then "
         "Procfile, in the app root)",
     )

@@ -63,12 +63,13 @@ def _requests(
                     break
 
 
-def _fleet_file(given: str | None) -> Path:
+def _fleet_file(given: str | None, root: Path) -> Path:
+    """The fleet file: *given* (relative to *root*), else the one in *root*."""
     if given is not None:
-        return Path(given)
-    found = find_fleet_file(Path.cwd())
+        return root / given
+    found = find_fleet_file(root)
     if found is None:
-        raise ControlError(f"no {' or '.join(DEFAULT_FILES)} in {Path.cwd()}")
+        raise ControlError(f"no {' or '.join(DEFAULT_FILES)} in {root.resolve()}")
     return found
 
 
@@ -137,9 +138,9 @@ def _client(args: argparse.Namespace) -> int:
                 f"trioproc {command}: there is no control socket on Windows "
                 "(trioproc run serves none there); stop the run with Ctrl-C"
             )
-        # -f after ctl, or before it (the main parser's --procfile).
-        given = args.file if args.file is not None else getattr(args, "procfile", None)
-        path = socket_path(_fleet_file(given))
+        # -f after ctl, or before it (with -d, as for the other commands).
+        given = args.file if args.file is not None else args.procfile
+        path = socket_path(_fleet_file(given, Path(args.app_root or ".")))
         if command == "status":
             (reply,) = list(_requests(path, [{"command": "status"}], REPLY_TIMEOUT))
             if not reply.get("ok"):

@@ -31,12 +31,16 @@ def program_warnings(fleet: Fleet) -> list[Problem]:
     shell would run as a program (after ``VAR=value`` assignments), unless it
     is shell syntax, a builtin, or made by an expansion. A name without
     ``/`` is looked up on the ``PATH`` the process will get; a path, relative
-    to the process's directory, which must exist too. These are warnings,
+    to the process's directory, which must exist too. A process on another
+    host (``host =``) is not checked: its program and directory are there.
+    These are warnings,
     not problems: an earlier process may create the program or the
     directory, and `run` names the process if it is still missing then.
     """
     found: list[Problem] = []
     for config in fleet.processes:
+        if config.host is not None:
+            continue  # its program and directory are on another host
         if config.cwd is not None and not os.path.isdir(config.cwd):
             found.append(
                 Problem(

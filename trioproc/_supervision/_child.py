@@ -95,6 +95,8 @@ class SupervisedChild:
         self._ready = False
         self._stopping = False
         self._ended_by_itself = False
+        #: The exception the last life ended by (a task that raised), if any.
+        self._failure: BaseException | None = None
         self._last_pid: int | None = None
         self._scope: trio.CancelScope | None = None
         self._ended = trio.Event()

@@ -172,7 +172,7 @@ class Lives:
             if child._ended_by_itself:
                 # Ready, then ended before we got here: an ordinary end,
                 # which its life left to us.
-                self.inner.start_soon(self._after_end, child, child.returncode, None)
+                self.inner.start_soon(self._after_end, child, child.returncode)
             else:
                 # Ready, but stopped before we got here: not ready -- unless
                 # a group restart stopped it, to start it again for a caller.
@@ -210,6 +210,7 @@ class Lives:
         finally:
             stopped = child._stop_asked or scope.cancelled_caught or self.closing
             returncode = child._finish(returncode, by_itself=started and not stopped)
+            child._failure = error
             if started:
                 self.policy.stopped(child.name)
             if started and stopped:
@@ -218,22 +219,16 @@ class Lives:
             self.emit("exited", child, returncode=returncode, error=error)
             if child in self._bringing_up:
                 return  # _bring_up deals with it (ChildNotReady, or _after_end)
-            await self._after_end(child, returncode, error)
+            await self._after_end(child, returncode)
 
-    async def _after_end(
-        self,
-        child: SupervisedChild,
-        returncode: int | None,
-        error: BaseException | None,
-    ) -> None:
-        """*child* ended by itself (by *error*, for a task that raised): ask
-        the policy, and do what it says."""
+    async def _after_end(self, child: SupervisedChild, returncode: int | None) -> None:
+        """*child* ended by itself: ask the policy, and do what it says."""
         if not self.policy.supervises(child.name) or self.closing:
             await trio.lowlevel.checkpoint()
             return
         failed = returncode != 0 or child._watchdog_expired
         decision = self.policy.exited(child.name, trio.current_time(), failed=failed)
-        await self._act(child, decision, error)
+        await self._act(child, decision, child._failure)
 
     def _running(self, child: SupervisedChild) -> None:
         child._mark_running(trio.current_time())
