@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import hashlib
 import os
+import pickle
 import signal
 import types
 import weakref
@@ -410,6 +412,21 @@ def test_an_unchanged_twisted_protocol_can_branch_on_its_reason(error: Any) -> N
     with pytest.raises(trioproc.ProcessTerminated) as raised:
         failed.raiseException()
     assert raised.value is failed
+
+
+@pytest.mark.parametrize("status", [0, 3 << 8, signal.SIGKILL])
+def test_a_reason_copies_and_pickles_as_itself(status: int) -> None:
+    """A reason kept by copying or pickling (handed to another process, a
+    log queue) says the same as the original."""
+    reason = trioproc.ProcessEnded.from_wait_status(status)
+    for again in (copy.copy(reason), pickle.loads(pickle.dumps(reason))):
+        assert type(again) is type(reason)
+        assert (again.exitCode, again.signal, again.status) == (
+            reason.exitCode,
+            reason.signal,
+            reason.status,
+        )
+        assert str(again) == str(reason)
 
 
 def test_a_class_of_another_module_with_a_twisted_name_does_not_match() -> None:

@@ -57,6 +57,11 @@ class ProcessEnded(Exception):
         self.signal = signal
         self.status = status
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its fields, not from its message (``args``), so that
+        # a copy or an unpickled reason says the same.
+        return (_rebuild, (type(self), self.exitCode, self.signal, self.status))
+
     @classmethod
     def from_wait_status(cls, status: int) -> ProcessEnded:
         """The reason for a raw wait status: `ProcessDone` for exit code 0."""
@@ -130,6 +135,18 @@ class ProcessDone(ProcessEnded):
 
 class ProcessTerminated(ProcessEnded):
     """The child exited with a non-zero exit code, or was ended by a signal."""
+
+
+def _rebuild(
+    kind: type[ProcessEnded],
+    exit_code: int | None,
+    signal: int | None,
+    status: int | None,
+) -> ProcessEnded:
+    """A reason of class *kind* with these fields (`ProcessEnded.__reduce__`)."""
+    reason = kind.__new__(kind)
+    ProcessEnded.__init__(reason, exit_code, signal, status)
+    return reason
 
 
 def _twisted_twin(kind: object) -> tuple[type[ProcessEnded], ...]:
