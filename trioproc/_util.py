@@ -118,9 +118,8 @@ async def exit_nursery(
         single = one_error(group)
         if single is None:
             _, errors = group.split(trio.Cancelled)
-            assert errors is not None
-            if errors is group:
-                raise
+            if errors is None or errors is group:
+                raise  # (nested groups of cancellations only, or no Cancelled)
             raise errors from None  # (the group of the errors, as it was)
         if single is exc:
             return False
