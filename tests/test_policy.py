@@ -242,6 +242,18 @@ def test_a_restart_keeps_a_childs_place_in_the_shutdown_order() -> None:
     assert p.shutdown_order(["db", "web", "api"]) == before
 
 
+def test_a_child_removed_while_it_starts_runs_until_stopped() -> None:
+    """stop() forgets a child whose life is starting (a restart under way):
+    that life's start is still noted, as running but not supervised."""
+    p = policy()
+    p.remove("db")
+    p.started("db", 1.0)
+    assert p.is_running("db")
+    assert not p.supervises("db")
+    p.stopped("db")
+    assert not p.is_running("db")
+
+
 def test_shutdown_parallel_stops_all_at_once() -> None:
     """shutdown="parallel": one stage holding every live child; nothing live,
     no stage."""

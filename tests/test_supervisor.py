@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from typing import Any
 
 import pytest
@@ -534,6 +535,25 @@ async def test_cancelling_at_any_moment_leaves_nothing(moment: str) -> None:
         pass
     assert pids, "the test should have seen a child"
     assert not [pid for pid in pids if alive(pid)]
+
+
+async def test_a_supervisor_entered_cancelled_leaves_at_once() -> None:
+    """A Supervisor entered in a scope that is already cancelled leaves
+    with the cancellation, its body not run (it hung for ever, out of reach
+    of any deadline: so this runs in a child interpreter with a timeout)."""
+    code = (
+        "import trio, trioproc\n"
+        "async def main():\n"
+        "    ran = False\n"
+        "    with trio.move_on_after(0) as scope:\n"
+        "        async with trioproc.Supervisor(on_output=None):\n"
+        "            ran = True\n"
+        "    print(scope.cancelled_caught, ran)\n"
+        "trio.run(main)\n"
+    )
+    with trio.fail_after(30):
+        done = await trioproc.run([sys.executable, "-c", code], timeout=20)
+    assert done.stdout == b"True False\n"
 
 
 def test_bad_specs_and_supervisors_are_refused() -> None:

@@ -3,12 +3,14 @@ check when a sibling's crash restarts their group -- with real children."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
 
 import pytest
 import trio
+import trio.lowlevel
 
 import trioproc
 
@@ -206,3 +208,95 @@ async def test_a_sibling_crashing_for_good_ends_a_waiting_start_by_giving_up(
     pid = events.seen[nth(events, "started", "slow", 1)].pid
     assert pid is not None
     assert wait_gone(pid)
+
+
+async def _stop_while_starting(child_spec: trioproc.ChildSpec) -> list[str]:
+    """Start *child_spec* in one task and stop it from another as soon as it
+    is registered; return how start() ended, and check nothing is left."""
+    events = Events()
+    outcome: list[str] = []
+    async with trioproc.Supervisor(on_output=None, on_event=events) as sup:
+
+        async def starter() -> None:
+            try:
+                await sup.start(child_spec)
+                outcome.append("returned")
+            except trioproc.ChildNotReady:
+                outcome.append("not ready")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(starter)
+            while not sup.children:  # until start() has registered it
+                await trio.lowlevel.checkpoint()
+            await sup.stop("a")
+    pids = [e.pid for e in events.seen if e.kind == "started" and e.pid]
+    assert not any(alive(pid) for pid in pids)
+    return outcome
+
+
+async def test_a_stop_while_start_starts_the_child_leaves_start_a_documented_end() -> (
+    None
+):
+    """stop() called while start() of the same child is still starting it:
+    start() returns (the child came up first) or raises ChildNotReady, and
+    nothing else leaves the block; the child is gone afterwards."""
+    with trio.fail_after(60):
+        for _ in range(5):
+            for child_spec in (
+                trioproc.ChildSpec("a", argv=["sleep", "30"]),
+                trioproc.ChildSpec("a", task=trio.sleep_forever),
+            ):
+                outcome = await _stop_while_starting(child_spec)
+                assert outcome in (["returned"], ["not ready"])
+
+
+async def _stop_during_restart(spin: int) -> None:
+    """Stop a crashing child *spin* checkpoints after its restart began."""
+    restarting = trio.Event()
+
+    def on_event(event: trioproc.SupervisorEvent) -> None:
+        if event.kind == "restarting":
+            restarting.set()
+
+    async with trioproc.Supervisor(
+        max_restarts=100, on_output=None, on_event=on_event
+    ) as sup:
+        await sup.start(
+            trioproc.ChildSpec(
+                "a",
+                argv=["sh", "-c", "exit 1"],
+                backoff=trioproc.Backoff(initial=0, jitter=0),
+            )
+        )
+        await restarting.wait()
+        for _ in range(spin):
+            await trio.lowlevel.checkpoint()
+        await sup.stop("a")
+        await trio.sleep(0.05)
+        assert not sup.child("a").running
+
+
+async def test_a_stop_during_the_supervisors_own_restart_ends_it_quietly() -> None:
+    """stop() while the supervisor restarts that child after a crash: the
+    restart is dropped, and no error leaves the block."""
+    with trio.fail_after(60):
+        for spin in range(0, 40, 2):
+            await _stop_during_restart(spin)
+
+
+async def test_a_start_cancelled_as_the_child_starts_reports_its_end() -> None:
+    """A start() cancelled at any moment: every "started" event is followed
+    by a "stopped" or "exited" one for that pid, so a log of the events
+    (trioproc run's) never leaves a process running that is gone."""
+    with trio.fail_after(60):
+        for step in range(40):
+            events = Events()
+            async with trioproc.Supervisor(on_output=None, on_event=events) as sup:
+                with (
+                    trio.move_on_after(step * 0.0001),
+                    contextlib.suppress(trioproc.ChildNotReady),
+                ):
+                    await sup.start(trioproc.ChildSpec("a", argv=["sleep", "30"]))
+            started = [e.pid for e in events.seen if e.kind == "started"]
+            ended = [e.pid for e in events.seen if e.kind in ("stopped", "exited")]
+            assert started == ended

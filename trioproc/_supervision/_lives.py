@@ -159,6 +159,11 @@ class Lives:
             await self.inner.start(self._life, child)
             try:
                 await until_ready(child)
+                if not self.policy.supervises(child.name):
+                    raise ChildNotReady(
+                        f"{child.name} was stopped for good while it started",
+                        child.name,
+                    )
             except BaseException:
                 # Not ready, or the caller was cancelled: a life that is not
                 # handed over must not go on unsupervised.
@@ -201,14 +206,23 @@ class Lives:
         child._begin(scope)
         returncode: int | None = None
         error: BaseException | None = None
+        # Left by an exception from outside the life: its start() was
+        # cancelled as it began (trio then leaves this task in start()).
+        interrupted = True
         try:
             with scope:
                 if child.spec.argv is not None:
                     error = await live_process(child, self.on_output, running)
                 else:
                     returncode, error = await live_task(child, running)
+            interrupted = False
         finally:
-            stopped = child._stop_asked or scope.cancelled_caught or self.closing
+            stopped = (
+                child._stop_asked
+                or scope.cancelled_caught
+                or self.closing
+                or interrupted
+            )
             returncode = child._finish(returncode, by_itself=started and not stopped)
             child._failure = error
             if started:
@@ -234,6 +248,9 @@ class Lives:
         child._mark_running(trio.current_time())
         self.policy.started(child.name, trio.current_time())
         self.emit("started", child)
+        if not self.policy.supervises(child.name):
+            # Stopped for good (`stop`) while this life was starting.
+            child._cancel()
 
     async def _act(
         self, child: SupervisedChild, decision: Decision, error: BaseException | None
@@ -315,6 +332,8 @@ class Lives:
                                 continue
                             if not isinstance(exc, ChildNotReady):
                                 self.emit("exited", other, error=exc)
+                            if not self.policy.supervises(name):
+                                continue  # stopped for good meanwhile
                             now = trio.current_time()
                             decided = self.policy.exited(name, now, failed=True)
                             return other, decided, exc

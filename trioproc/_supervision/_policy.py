@@ -227,8 +227,11 @@ class RestartPolicy:
         return name in self._running
 
     def started(self, name: str, now: float) -> None:
-        """*name* is running since *now*."""
-        self._children[name].started_at = now
+        """*name* is running since *now* (supervised, or removed while it
+        started: it runs until it is stopped)."""
+        child = self._children.get(name)
+        if child is not None:
+            child.started_at = now
         self._running.add(name)
 
     def stopped(self, name: str) -> None:

@@ -115,7 +115,11 @@ class Supervisor:
         try:
             self._lives.inner = await self._outer.start(self._host)
             self._lives.block = self._outer.cancel_scope
+            # Entered cancelled, the host gone (see _host): leave at once.
+            await trio.lowlevel.checkpoint_if_cancelled()
         except BaseException as exc:
+            if self._host_scope is not None:
+                self._host_scope.cancel()  # (its shield keeps out ours)
             await self._manager.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return self
@@ -126,6 +130,10 @@ class Supervisor:
         with trio.CancelScope(shield=True) as self._host_scope:
             async with trio.open_nursery() as inner:
                 task_status.started(inner)
+                if trio.lowlevel.current_task().parent_nursery is not self._outer:
+                    # The block was entered cancelled: trio left this task
+                    # in start(), which waits for it; nothing will use it.
+                    return
                 await trio.sleep_forever()
 
     async def __aexit__(
