@@ -255,6 +255,35 @@ async def test_a_cancelled_block_delivers_a_graceful_shutdowns_output() -> None:
     assert child.returncode == 0
 
 
+#: Says so on SIGTERM and reads on; says so at the end of its input, exit 0.
+READS_ON_AFTER_TERM = python(
+    "import os, signal\n"
+    "signal.signal(signal.SIGTERM, lambda *_: os.write(1, b'term\\n'))\n"
+    "os.write(1, b'up\\n')\n"
+    "while os.read(0, 1 << 16):\n"
+    "    pass\n"
+    "os.write(1, b'end of input\\n')\n"
+)
+
+
+async def test_a_cancelled_block_never_shows_its_child_an_end_of_input() -> None:
+    """A cancelled block stops its child; its stdin stays open until the
+    child is gone, so a cut-off input never reads as a whole one (a child
+    that acts on the end of its input -- ``sort``, an import -- would act
+    on a part). One that carries on after SIGTERM is killed."""
+    protocol = Recorder()
+    with trio.fail_after(10), trio.move_on_after(8) as scope:
+        async with trioproc.spawn(
+            READS_ON_AFTER_TERM, protocol, kill_after=0.3
+        ) as child:
+            child.write(b"half of the input")
+            await protocol.wait_for_output(b"up\n")
+            scope.cancel()
+    assert scope.cancelled_caught
+    assert protocol.out(1) == b"up\nterm\n"
+    assert child.returncode == -signal.SIGKILL
+
+
 async def test_a_cancelled_stream_block_drains_a_graceful_shutdown() -> None:
     """In stream mode nobody reads once the block is cancelled: the output is
     drained and discarded, so the child never blocks on a full pipe and

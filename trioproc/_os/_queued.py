@@ -159,13 +159,21 @@ class QueuedWriter:
 
         A producer still registered then is stopped.
 
-        Cancellation: pending bytes are dropped and a pipe is closed at once,
-        so the child sees end of input.
+        Cancellation: the block is being left, and its end stops the child;
+        the parent's end stays open until that end aborts the writer (the
+        child's tree is gone), so that the child never sees an end of input
+        before its stop signal -- it could take a cut-off input for a whole
+        one. Pending bytes are then dropped.
         """
         try:
             await self._run()
         except trio.ClosedResourceError:
             pass  # a terminal whose output was closed: the terminal is closing
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                while not (self.queue.done and not self._chunks):
+                    await self._room.park()  # abort() and _break() unpark
+            raise
         finally:
             self.abort()
             self._release()
