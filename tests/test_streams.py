@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import signal
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
@@ -253,3 +255,67 @@ async def test_unread_output_is_gone_after_the_block() -> None:
     assert transport.stdout is not None
     with pytest.raises(trio.ClosedResourceError):
         await transport.stdout.receive_some()
+
+
+async def _calls_per_step(call: Callable[[], Awaitable[object]], calls: int) -> int:
+    """Await *call* *calls* times; return the most calls that ran in one step
+    of this task (between two of its trips through the scheduler)."""
+    this = trio.lowlevel.current_task()
+    done = 0
+    steps = [0]
+
+    class Steps(trio.abc.Instrument):
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            if task is this:
+                steps.append(done)
+
+    instrument = Steps()
+    trio.lowlevel.add_instrument(instrument)
+    try:
+        for _ in range(calls):
+            await call()
+            done += 1
+    finally:
+        trio.lowlevel.remove_instrument(instrument)
+    steps.append(done)
+    return max(b - a for a, b in itertools.pairwise(steps))
+
+
+async def test_calls_that_need_no_wait_let_other_tasks_run_every_16_calls() -> None:
+    """A reader of a child that writes faster than it is read, and a writer
+    to one that reads faster than it is written, seldom wait. Every call is
+    a cancel point, and at least every 16th a schedule point, so the other
+    tasks of the program run meanwhile (their deadlines too); not every
+    call, which would make each round trip through a child pay three trips
+    through the scheduler rather than one."""
+    async with trioproc.spawn(["head", "-c", str(1 << 26), "/dev/zero"]) as child:
+        assert child.stdout is not None
+        stdout = child.stdout
+        most = await _calls_per_step(lambda: stdout.receive_some(4096), 4000)
+    assert 1 < most <= 16  # most reads found data without waiting
+    async with trioproc.spawn(python("import sys; sys.stdin.buffer.read()")) as child:
+        assert child.stdin is not None
+        stdin = child.stdin
+        most = await _calls_per_step(lambda: stdin.send_all(b"x" * 100), 4000)
+    assert 1 < most <= 16
+
+
+async def test_a_cancelled_receive_that_needs_no_wait_takes_nothing() -> None:
+    """The call that would return at once without a schedule point is still
+    a cancel point: cancelled, it raises and leaves the bytes for the next."""
+    async with trioproc.spawn(python("print('hello')")) as child:
+        assert child.stdout is not None
+        assert child.stdin is not None
+        first = await child.stdout.receive_some(2)
+        await child.wait()
+        child.statistics()  # the rest is taken into the stream's buffer now
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await child.stdout.receive_some()
+        assert scope.cancelled_caught
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await child.stdin.send_all(b"never sent")
+        assert scope.cancelled_caught
+        assert child.stdin.committed == 0
+        assert first + await read_all(child.stdout) == b"hello\n"

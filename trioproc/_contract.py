@@ -203,9 +203,10 @@ class TransportBase(Generic[_W]):
         """Release *hold* on *fd*."""
         raise NotImplementedError
 
-    def _puller(self, fd: int) -> Callable[[int], Awaitable[bytes | None]] | None:
+    def _puller(self, fd: int) -> Callable[[int, bool], Awaitable[bytes | None]] | None:
         """How *fd*'s stream reads in its reader's task, if it can: an awaitable
-        read of at most so many bytes, ``None`` when the transport delivers
+        read of at most so many bytes, which takes a schedule point when it
+        finds output at once only if told to; ``None`` when the transport delivers
         instead (see `trioproc._os._seam.ChildReader.read_some`). The fake
         always delivers."""
         return None

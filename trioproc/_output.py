@@ -33,7 +33,7 @@ from ._expect import (
     describe,
     earliest,
 )
-from ._util import NoPublicConstructor, fail
+from ._util import PASS_CALL_MIN, PASS_EVERY, NoPublicConstructor, fail
 
 if TYPE_CHECKING:
     from ._streams import StreamHost
@@ -89,24 +89,31 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
     _paused: bool = attrs.field(init=False, default=False)
     _receiving: bool = attrs.field(init=False, default=False)
     _lines_since_yield: int = attrs.field(init=False, default=0)
+    #: What `receive_some` counted since its last schedule point (`PASS_EVERY`).
+    _since_pass: int = attrs.field(init=False, default=0)
     _arrived: trio.lowlevel.ParkingLot = attrs.field(
         init=False, factory=trio.lowlevel.ParkingLot
     )
-    _pull: Callable[[int], Awaitable[bytes | None]] | None = attrs.field(init=False)
+    _pull: Callable[[int, bool], Awaitable[bytes | None]] | None = attrs.field(
+        init=False
+    )
 
     def __attrs_post_init__(self) -> None:
         self._pull = self._transport._puller(self._fd)
 
-    async def _more(self, max_bytes: int = _PULL_MAX) -> bytes | None:
+    async def _more(
+        self, max_bytes: int = _PULL_MAX, schedule: bool = True
+    ) -> bytes | None:
         """Wait for more output: read it here when the host lets the reader
         pull, and return it, not buffered (the caller takes it, or feeds
         it); else (or when the host delivers after all, as at the end of
-        file) wait for its delivery, and return ``None``. A cancelled wait
-        took nothing."""
+        file) wait for its delivery, and return ``None``. A read that finds
+        output at once takes a schedule point only if *schedule*. A
+        cancelled wait took nothing."""
         pull = self._pull
         if pull is not None:
             size = self._size
-            data = await pull(max_bytes)
+            data = await pull(max_bytes, schedule)
             if data is not None:
                 return data
             if self._closed or self._eof or self._size != size:
@@ -233,6 +240,9 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """The next bytes the child wrote; ``b""`` at end of file.
 
+        A cancel point. A schedule point whenever it waits for output, and
+        otherwise at least once per 16 calls or 1 MiB (`PASS_EVERY`).
+
         Raises:
           trio.ClosedResourceError: this stream was closed.
           trio.BusyResourceError: another task is receiving.
@@ -247,14 +257,22 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
         try:
             if self._closed:
                 await fail(_closed_stream())
+            due = self._since_pass >= PASS_EVERY
+            if due:
+                self._since_pass = 0
             if self._chunks or self._eof:
-                await trio.lowlevel.checkpoint()
+                await trio.lowlevel.checkpoint_if_cancelled()
+                if due:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
             while not self._chunks and not self._eof:
-                data = await self._more(size)
+                data = await self._more(size, due)
                 if self._closed:
                     await fail(_closed_stream())
                 if data is not None:
-                    return data  # read here, at most max_bytes: no buffer trip
+                    # Read here, at most max_bytes: no trip through the buffer.
+                    self._since_pass += max(len(data), PASS_CALL_MIN)
+                    return data
+            self._since_pass += PASS_CALL_MIN
             if not self._chunks:
                 return b""
             if max_bytes is None:

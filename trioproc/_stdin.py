@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, final
 import attrs
 import trio
 
-from ._util import NoPublicConstructor, fail
+from ._util import PASS_CALL_MIN, PASS_EVERY, NoPublicConstructor, fail
 
 if TYPE_CHECKING:
     from ._flow import InputEnd
@@ -35,6 +35,8 @@ class StdinStream(trio.abc.SendStream, metaclass=NoPublicConstructor):
     committed: int = attrs.field(init=False, default=0)
     """Bytes of the last ``send_all`` that were queued (all, unless cancelled)."""
     _sending: bool = attrs.field(init=False, default=False)
+    #: What `send_all` counted since its last schedule point (`PASS_EVERY`).
+    _since_pass: int = attrs.field(init=False, default=0)
 
     def _unusable(self) -> Exception | None:
         queue = self._writer.queue
@@ -52,6 +54,9 @@ class StdinStream(trio.abc.SendStream, metaclass=NoPublicConstructor):
           trio.BrokenResourceError: the child closed its end.
           trio.BusyResourceError: another task is in ``send_all``.
 
+        A cancel point. A schedule point whenever it waits for room, and
+        otherwise at least once per 16 calls or 1 MiB (`PASS_EVERY`).
+
         Cancellation: `committed` says how many bytes were queued; those are
         written, the rest are not.
         """
@@ -62,10 +67,13 @@ class StdinStream(trio.abc.SendStream, metaclass=NoPublicConstructor):
             self.committed = 0
             if (error := self._unusable()) is not None:
                 await fail(error)
-            # A schedule point first, as trio's own streams have it: a
-            # cancelled call writes nothing, and a call that writes all at
-            # once returns without another.
-            await trio.lowlevel.checkpoint()
+            # The checkpoint first, as trio's own streams have it: a
+            # cancelled call writes nothing.
+            if self._since_pass >= PASS_EVERY:
+                self._since_pass = 0
+                await trio.lowlevel.checkpoint()
+            else:
+                await trio.lowlevel.checkpoint_if_cancelled()
             view = memoryview(data)
             if view.ndim != 1 or view.format != "B":
                 view = view.cast("B")  # bytes, whatever the caller's format
@@ -79,6 +87,7 @@ class StdinStream(trio.abc.SendStream, metaclass=NoPublicConstructor):
             taken = writer.offer(view, copy=copy)
             if taken == total and taken:  # the usual case: all of it at once
                 self.committed = total
+                self._since_pass += max(total, PASS_CALL_MIN)
                 return
             queue = writer.queue
             since_yield = 0
@@ -91,7 +100,7 @@ class StdinStream(trio.abc.SendStream, metaclass=NoPublicConstructor):
                 if self.committed == total:
                     return
                 if queue.buffered >= queue.high_water or since_yield >= 1 << 20:
-                    since_yield = 0
+                    since_yield = self._since_pass = 0
                     await writer.wait_for_room()
                 if (error := self._unusable()) is not None:
                     await fail(error)

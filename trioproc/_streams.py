@@ -51,8 +51,9 @@ class StreamHost(Protocol):
     def _resume_reading(self, fd: int) -> None:
         """Read *fd* again: its stream's buffer has room."""
 
-    def _puller(self, fd: int) -> Callable[[int], Awaitable[bytes | None]] | None:
-        """A read of *fd* in the caller's task (``None``: the host delivers)."""
+    def _puller(self, fd: int) -> Callable[[int, bool], Awaitable[bytes | None]] | None:
+        """A read of *fd* in the caller's task, and whether one that finds
+        output at once takes a schedule point (``None``: the host delivers)."""
 
     def _attach_streams(self, streams: dict[int, OutputStream]) -> None:
         """Keep *streams* for the transport's ``stdout`` and ``stderr``."""

@@ -240,7 +240,7 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
     def _resume_reading(self, fd: int, hold: Hold = "buffer") -> None:
         self._readers[fd].resume(hold)
 
-    def _puller(self, fd: int) -> Callable[[int], Awaitable[bytes | None]] | None:
+    def _puller(self, fd: int) -> Callable[[int, bool], Awaitable[bytes | None]] | None:
         reader = self._readers[fd]
         if self._discard_output_on_exit and reader.pull():
             return reader.read_some

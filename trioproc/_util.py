@@ -9,6 +9,8 @@ cancellation first. `ends_in_order` and `exit_nursery` are the one way every
 block that enters a nursery by hand (``spawn()``, a pipeline, the fake spawn,
 the supervisor) decides how it ends and which exception leaves it;
 `raise_in_task` hands such a nursery an error met outside its tasks.
+`PASS_EVERY` and `PASS_CALL_MIN` share out the schedule points of stream
+calls that complete without waiting.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 from abc import ABCMeta
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import trio
 
@@ -29,6 +31,8 @@ if sys.version_info < (3, 11):  # pragma: no cover - trio requires it there
     )
 
 __all__ = [
+    "PASS_CALL_MIN",
+    "PASS_EVERY",
     "NoPublicConstructor",
     "ends_in_order",
     "exit_nursery",
@@ -39,6 +43,19 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+#: A stream call (``receive_some``, ``send_all``) that completes without
+#: waiting is always a cancel point, and a schedule point once this much has
+#: been counted since its stream's last one: each such call counts its bytes,
+#: and at least `PASS_CALL_MIN`. So at most 16 calls, or about 1 MiB, go by
+#: between two schedule points -- a task reading a busy child still lets
+#: others run every few hundred microseconds -- and a round trip through a
+#: child pays one trip through the scheduler (its wait), not three. A pass
+#: costs as much as a small call; trio weighs the same trade for its own
+#: checkpoints (python-trio/trio#1757), and the pumps and ``lines()`` make
+#: it already.
+PASS_EVERY: Final = 1 << 20
+PASS_CALL_MIN: Final = 1 << 16
 
 
 class NoPublicConstructor(ABCMeta):

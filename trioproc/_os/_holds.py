@@ -129,7 +129,7 @@ class PumpState:
         """While `pull` holds: deliver what the fd holds now, bounded, with
         no wait."""
 
-    async def read_some(self, max_bytes: int) -> bytes | None:
+    async def read_some(self, max_bytes: int, schedule: bool) -> bytes | None:
         """One read in the caller's task while `pull` holds; ``None`` when
         the pump delivers instead (the caller waits for its delivery)."""
         return None

@@ -150,9 +150,10 @@ class Reader(PumpState):
                 trio.lowlevel.notify_closing(self.fd)
             self._notify()
 
-    async def read_some(self, max_bytes: int) -> bytes | None:
+    async def read_some(self, max_bytes: int, schedule: bool) -> bytes | None:
         """Read at most *max_bytes* (up to 64 KiB) in the caller's task,
-        while `pull` holds: the bytes, after a schedule point. ``None`` when
+        while `pull` holds: the bytes, after a schedule point if it waited or
+        *schedule* asks for one (the caller shares them out). ``None`` when
         the pump delivers instead -- it reads again, or reports the end of
         file through *lost* -- so the caller waits for it; ``None`` too when
         `fill` delivered meanwhile (the caller's buffer has more now).
@@ -198,7 +199,7 @@ class Reader(PumpState):
             if len(data) == _READ_SIZE and not self._grown and not self.terminal:
                 self._grown = True
                 grow_pipe(fd)
-            if not waited:
+            if schedule and not waited:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return data
 

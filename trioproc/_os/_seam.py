@@ -130,9 +130,11 @@ class ChildReader(Protocol):
     def push(self) -> None:
         """The block is ending: the pump reads and delivers again."""
 
-    async def read_some(self, max_bytes: int) -> bytes | None:
-        """One read in the caller's task while `pull` holds; ``None`` when
-        the pump delivers instead (the caller waits for its delivery)."""
+    async def read_some(self, max_bytes: int, schedule: bool) -> bytes | None:
+        """One read in the caller's task while `pull` holds, a cancel point;
+        a schedule point if it waits, or if *schedule* asks for one.
+        ``None`` when the pump delivers instead (the caller waits for its
+        delivery)."""
 
     def finish(self) -> None:
         """The child's tree is gone: deliver what is left, then stop."""
