@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,13 +50,24 @@ def test_fan_out_runs_workers_and_reports_each_status() -> None:
     assert "worker-5: exit 3" in result.stdout
 
 
+def _popen_with_ctrl_c(argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    """Start *argv* with SIGINT at its default, whatever this process has:
+    exec keeps an ignored signal ignored (pytest run as a background job of
+    a script, under nohup ...), and Python then installs no KeyboardInterrupt
+    handler, so the demo would never see the Ctrl-C these tests send."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(argv, text=True, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_fan_out_interrupted_leaves_no_worker() -> None:
     """Ctrl-C stops every running worker and reaps it before the demo exits."""
-    demo = subprocess.Popen(
+    demo = _popen_with_ctrl_c(
         [sys.executable, str(EXAMPLES / "fan_out.py"), "6", "3"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         assert demo.stdout is not None
@@ -165,10 +177,8 @@ def test_supervise_restarts_the_worker_with_growing_backoff() -> None:
 
 def test_supervise_stops_cleanly_on_control_c() -> None:
     """Ctrl-C: every child is stopped and reaped before the program exits."""
-    demo = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "supervise.py")],
-        stdout=subprocess.PIPE,
-        text=True,
+    demo = _popen_with_ctrl_c(
+        [sys.executable, str(EXAMPLES / "supervise.py")], stdout=subprocess.PIPE
     )
     try:
         assert demo.stdout is not None
