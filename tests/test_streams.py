@@ -297,7 +297,8 @@ async def test_calls_that_need_no_wait_let_other_tasks_run_every_16_calls() -> N
         assert child.stdin is not None
         stdin = child.stdin
         most = await _calls_per_step(lambda: stdin.send_all(b"x" * 100), 4000)
-    assert 1 < most <= 16
+        assert 1 < most <= 16
+        assert 1 < await _calls_per_step(lambda: stdin.send_all(b""), 4000) <= 16
 
 
 async def test_a_cancelled_receive_that_needs_no_wait_takes_nothing() -> None:

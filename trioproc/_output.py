@@ -246,6 +246,8 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
         Raises:
           trio.ClosedResourceError: this stream was closed.
           trio.BusyResourceError: another task is receiving.
+
+        Cancellation: nothing was taken from the stream.
         """
         if max_bytes is None:
             size = _PULL_MAX

@@ -49,13 +49,14 @@ class StdinStream(trio.abc.SendStream, metaclass=NoPublicConstructor):
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Queue *data* for the child, waiting while the queue is full.
 
+        A cancel point. A schedule point whenever it waits for room, and
+        otherwise at least once per 16 calls or 1 MiB (`PASS_EVERY`), empty
+        calls included.
+
         Raises:
           trio.ClosedResourceError: stdin was closed by the parent.
           trio.BrokenResourceError: the child closed its end.
           trio.BusyResourceError: another task is in ``send_all``.
-
-        A cancel point. A schedule point whenever it waits for room, and
-        otherwise at least once per 16 calls or 1 MiB (`PASS_EVERY`).
 
         Cancellation: `committed` says how many bytes were queued; those are
         written, the rest are not.
@@ -85,7 +86,7 @@ class StdinStream(trio.abc.SendStream, metaclass=NoPublicConstructor):
             # room) or once a MiB (to let others run).
             writer = self._writer
             taken = writer.offer(view, copy=copy)
-            if taken == total and taken:  # the usual case: all of it at once
+            if taken == total:  # the usual case: all of it at once (or b"")
                 self.committed = total
                 self._since_pass += max(total, PASS_CALL_MIN)
                 return
