@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 import attrs
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ._flow import InputEnd
     from ._interfaces import IProcessProtocol, IProducer
     from ._os._holds import Hold
-    from ._streams import OutputStream, StdinStream, StreamHost
+    from ._streams import OutputStream, Puller, StdinStream, StreamHost
 
 __all__ = [
     "ProcessAddress",
@@ -203,12 +203,11 @@ class TransportBase(Generic[_W]):
         """Release *hold* on *fd*."""
         raise NotImplementedError
 
-    def _puller(self, fd: int) -> Callable[[int, bool], Awaitable[bytes | None]] | None:
-        """How *fd*'s stream reads in its reader's task, if it can: an awaitable
-        read of at most so many bytes, which takes a schedule point when it
-        finds output at once only if told to; ``None`` when the transport delivers
-        instead (see `trioproc._os._seam.ChildReader.read_some`). The fake
-        always delivers."""
+    def _puller(self, fd: int) -> Puller | None:
+        """*fd* as its stream's reader reads it in its own task, if it can
+        (`trioproc._os._seam.ChildReader.read_now` and ``read_some``);
+        ``None`` when the transport delivers instead. The fake always
+        delivers."""
         return None
 
     def _reader_state(self, fd: int) -> tuple[bool, bool]:

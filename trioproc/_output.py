@@ -10,15 +10,17 @@ Where the host lets it (`StreamHost._puller`: the Linux backend), a reader
 that finds the buffer empty reads the fd itself, in its own task, rather than
 wait for a pump task to deliver: one task switch less per chunk. It reads only
 into an empty buffer (or, for a line or a match, one below its bound), so the
-bound holds the same way.
+bound holds the same way. A read that finds output at once goes through no
+other coroutine (`Puller.read_now`): at 16 KiB a chunk, each frame less is a
+few per cent of the throughput.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Final, final
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Final, Protocol, final
 
 import attrs
 import trio
@@ -38,7 +40,7 @@ from ._util import PASS_CALL_MIN, PASS_EVERY, NoPublicConstructor, fail
 if TYPE_CHECKING:
     from ._streams import StreamHost
 
-__all__ = ["OUTPUT_BUFFER", "OutputStream"]
+__all__ = ["OUTPUT_BUFFER", "OutputStream", "Puller"]
 
 # lines() takes at most this many bytes without a schedule point.
 _LINES_YIELD_EVERY: Final = 1 << 16
@@ -46,6 +48,20 @@ _LINES_YIELD_EVERY: Final = 1 << 16
 OUTPUT_BUFFER: Final = 1 << 18
 # The most a pulled read asks for (the fd reads at most 64 KiB at a time).
 _PULL_MAX: Final = 1 << 16
+
+
+class Puller(Protocol):
+    """An output fd that its stream's reader reads in its own task
+    (`trioproc._os._seam.ChildReader` where the backend can)."""
+
+    def read_now(self, max_bytes: int) -> bytes | None:
+        """At most *max_bytes* (up to 64 KiB) the fd holds now; ``None`` if
+        it holds none, or `read_some` must decide (the end of file, a pause,
+        the pump's turn)."""
+
+    async def read_some(self, max_bytes: int, schedule: bool) -> bytes | None:
+        """A read that waits for output; ``None`` when the host delivers
+        instead, for the caller to wait for."""
 
 
 def _closed_stream() -> trio.ClosedResourceError:
@@ -94,9 +110,7 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
     _arrived: trio.lowlevel.ParkingLot = attrs.field(
         init=False, factory=trio.lowlevel.ParkingLot
     )
-    _pull: Callable[[int, bool], Awaitable[bytes | None]] | None = attrs.field(
-        init=False
-    )
+    _pull: Puller | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._pull = self._transport._puller(self._fd)
@@ -113,7 +127,7 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
         pull = self._pull
         if pull is not None:
             size = self._size
-            data = await pull(max_bytes, schedule)
+            data = await pull.read_some(max_bytes, schedule)
             if data is not None:
                 return data
             if self._closed or self._eof or self._size != size:
@@ -266,6 +280,14 @@ class OutputStream(trio.abc.ReceiveStream, metaclass=NoPublicConstructor):
                 await trio.lowlevel.checkpoint_if_cancelled()
                 if due:
                     await trio.lowlevel.cancel_shielded_checkpoint()
+            elif (pull := self._pull) is not None:
+                await trio.lowlevel.checkpoint_if_cancelled()
+                if data := pull.read_now(size):
+                    if due:
+                        await trio.lowlevel.cancel_shielded_checkpoint()
+                    got = len(data)
+                    self._since_pass += got if got > PASS_CALL_MIN else PASS_CALL_MIN
+                    return data
             while not self._chunks and not self._eof:
                 data = await self._more(size, due)
                 if self._closed:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, final
 
 from ._expect import (
@@ -20,6 +19,7 @@ from ._expect import (
 from ._output import (
     OUTPUT_BUFFER as OUTPUT_BUFFER,
     OutputStream as OutputStream,
+    Puller as Puller,
 )
 from ._stdin import StdinStream as StdinStream
 
@@ -31,6 +31,7 @@ __all__ = [
     "OUTPUT_BUFFER",
     "LineTooLong",
     "OutputStream",
+    "Puller",
     "StdinStream",
     "StreamHost",
     "StreamProtocol",
@@ -51,9 +52,8 @@ class StreamHost(Protocol):
     def _resume_reading(self, fd: int) -> None:
         """Read *fd* again: its stream's buffer has room."""
 
-    def _puller(self, fd: int) -> Callable[[int, bool], Awaitable[bytes | None]] | None:
-        """A read of *fd* in the caller's task, and whether one that finds
-        output at once takes a schedule point (``None``: the host delivers)."""
+    def _puller(self, fd: int) -> Puller | None:
+        """*fd* as its reader's task reads it (``None``: the host delivers)."""
 
     def _attach_streams(self, streams: dict[int, OutputStream]) -> None:
         """Keep *streams* for the transport's ``stdout`` and ``stderr``."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 import os
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         ChildWriter,
         Launched,
     )
+    from ._output import Puller
     from ._statistics import TransportStatistics
     from ._streams import OutputStream, StdinStream
 
@@ -240,10 +241,10 @@ class ProcessTransport(TransportBase["ChildWriter"], metaclass=NoPublicConstruct
     def _resume_reading(self, fd: int, hold: Hold = "buffer") -> None:
         self._readers[fd].resume(hold)
 
-    def _puller(self, fd: int) -> Callable[[int, bool], Awaitable[bytes | None]] | None:
+    def _puller(self, fd: int) -> Puller | None:
         reader = self._readers[fd]
         if self._discard_output_on_exit and reader.pull():
-            return reader.read_some
+            return reader
         return None
 
     def statistics(self) -> TransportStatistics:

@@ -114,7 +114,7 @@ class PumpState:
             lost()
 
     # Stream mode's reads in the reader's task: a backend that has them
-    # overrides these four; here the pump always delivers.
+    # overrides these five; here the pump always delivers.
 
     def pull(self) -> bool:
         """Let the reader's task read, through `read_some`, rather than the
@@ -128,6 +128,10 @@ class PumpState:
     def fill(self) -> None:
         """While `pull` holds: deliver what the fd holds now, bounded, with
         no wait."""
+
+    def read_now(self, max_bytes: int) -> bytes | None:
+        """While `pull` holds, a read that does not wait."""
+        return None
 
     async def read_some(self, max_bytes: int, schedule: bool) -> bytes | None:
         """One read in the caller's task while `pull` holds; ``None`` when

@@ -6,11 +6,12 @@ The pump is the only code that reads or closes its fd. Others steer it with
 wake it, so there is never a read racing a close.
 
 In stream mode the reader's own task reads instead (`Reader.pull`,
-`Reader.read_some`): each chunk then reaches the caller without a trip
-through a second task, and the pump only waits for the end -- the reader's
-end of file, `close`, `finish` -- or for the block's ending (`Reader.push`,
-or its cancellation), when it reads and delivers again. One task at a time
-waits on the fd: the pump wakes a waiting reader before it reads itself.
+`Reader.read_now`, `Reader.read_some`): each chunk then reaches the caller
+without a trip through a second task, and the pump only waits for the end --
+the reader's end of file, `close`, `finish` -- or for the block's ending
+(`Reader.push`, or its cancellation), when it reads and delivers again. One
+task at a time waits on the fd: the pump wakes a waiting reader before it
+reads itself.
 """
 
 from __future__ import annotations
@@ -150,6 +151,38 @@ class Reader(PumpState):
                 trio.lowlevel.notify_closing(self.fd)
             self._notify()
 
+    def read_now(self, max_bytes: int) -> bytes | None:
+        """While `pull` holds and ``pauseProducing`` does not: at most
+        *max_bytes* (up to 64 KiB) of what the fd holds now. ``None`` when it
+        holds nothing yet, and when `read_some` must decide: the end of file
+        (noted for the pump to report), a pause, the pump's turn.
+        """
+        if (
+            not self._pulled
+            or self._pulled_eof
+            or self._closing
+            or self._finishing
+            or (self._holds and "protocol" in self._holds)
+        ):
+            return None
+        fd = self.fd
+        try:
+            data = os.read(fd, max_bytes if max_bytes < _READ_SIZE else _READ_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno != errno.EIO or not self.terminal:
+                raise
+            data = b""  # the last child-side fd of the terminal closed
+        if not data:
+            self._pulled_eof = True
+            self._notify()
+            return None
+        if len(data) == _READ_SIZE and not self._grown and not self.terminal:
+            self._grown = True
+            grow_pipe(fd)
+        return data
+
     async def read_some(self, max_bytes: int, schedule: bool) -> bytes | None:
         """Read at most *max_bytes* (up to 64 KiB) in the caller's task,
         while `pull` holds: the bytes, after a schedule point if it waited or
@@ -163,7 +196,6 @@ class Reader(PumpState):
 
         Cancellation: nothing was read.
         """
-        fd = self.fd
         await trio.lowlevel.checkpoint_if_cancelled()
         self._filled = False
         waited = False
@@ -176,29 +208,19 @@ class Reader(PumpState):
                 await self._changed.wait()
                 waited = True
                 continue
-            try:
-                data = os.read(fd, min(max_bytes, _READ_SIZE))
-            except BlockingIOError:
+            data = self.read_now(max_bytes)
+            if data is None:
+                if self._pulled_eof:
+                    return None
                 self._pulling = True
                 try:
-                    await trio.lowlevel.wait_readable(fd)
+                    await trio.lowlevel.wait_readable(self.fd)
                 except trio.ClosedResourceError:
                     pass  # push(), close() or finish() woke us
                 finally:
                     self._pulling = False
                 waited = True
                 continue
-            except OSError as exc:
-                if exc.errno != errno.EIO or not self.terminal:
-                    raise
-                data = b""  # the last child-side fd of the terminal closed
-            if not data:
-                self._pulled_eof = True
-                self._notify()
-                return None
-            if len(data) == _READ_SIZE and not self._grown and not self.terminal:
-                self._grown = True
-                grow_pipe(fd)
             if schedule and not waited:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return data

@@ -130,6 +130,10 @@ class ChildReader(Protocol):
     def push(self) -> None:
         """The block is ending: the pump reads and delivers again."""
 
+    def read_now(self, max_bytes: int) -> bytes | None:
+        """While `pull` holds: a read that does not wait, of what the fd
+        holds now; ``None`` if none, or for `read_some` to decide."""
+
     async def read_some(self, max_bytes: int, schedule: bool) -> bytes | None:
         """One read in the caller's task while `pull` holds, a cancel point;
         a schedule point if it waits, or if *schedule* asks for one.
