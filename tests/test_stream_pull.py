@@ -1,5 +1,5 @@
 """Stream mode reads the fd in the reader's task (`trioproc._os._reader.Reader.
-read_some`): the edges of that path. Each pins behaviour the pump-fed stream
+read_now` and ``read_some``): the edges of that path. Each pins behaviour the pump-fed stream
 had too, so that the pulled one keeps it."""
 
 from __future__ import annotations
@@ -38,6 +38,38 @@ async def test_a_reader_cancelled_mid_read_loses_no_byte() -> None:
             cancelled += scope.cancelled_caught
     assert hashlib.sha256(got).digest() == hashlib.sha256(expected).digest()
     assert cancelled > 0  # some reads were cancelled while they waited
+
+
+async def test_a_cancelled_read_of_output_waiting_in_the_pipe_takes_nothing() -> None:
+    """A read that would find output at once (in the pipe, not yet in the
+    stream's buffer) is still a cancel point: cancelled, it takes nothing,
+    and the next read returns those bytes; so does one of a larger chunk."""
+    child = python(
+        "import os, sys\n"
+        "os.write(1, b'first chunk')\n"
+        "os.write(2, b'1')\n"
+        "sys.stdin.readline()\n"
+        "os.write(1, b'x' * 50000)\n"
+        "os.write(2, b'2')\n"
+        "sys.stdin.read()\n"
+    )
+    async with trioproc.spawn(child) as transport:
+        stdout, stderr, stdin = transport.stdout, transport.stderr, transport.stdin
+        assert stdout is not None
+        assert stderr is not None
+        assert stdin is not None
+        for expected in (b"first chunk", b"x" * 50000):
+            assert len(await stderr.receive_some(1)) == 1  # written to the pipe
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await stdout.receive_some()
+            assert scope.cancelled_caught
+            got = b""
+            while len(got) < len(expected):
+                got += await stdout.receive_some()
+            assert got == expected
+            await stdin.send_all(b"next\n")
+        await stdin.aclose()
 
 
 async def test_two_readers_at_once_raise_busy() -> None:
