@@ -1,6 +1,6 @@
 """Stream mode reads the fd in the reader's task (`trioproc._os._reader.Reader.
-read_now` and ``read_some``): the edges of that path. Each pins behaviour the pump-fed stream
-had too, so that the pulled one keeps it."""
+read_now` and ``read_some``): the edges of that path. Each pins behaviour the
+pump-fed stream had too, so that the pulled one keeps it."""
 
 from __future__ import annotations
 
