@@ -91,6 +91,11 @@ class Reader(PumpState):
     #: `fill` delivered while a `read_some` was under way: it returns, for
     #: its caller to find that in its buffer.
     _filled: bool = attrs.field(init=False, default=False)
+    #: A `read_now` found the pipe empty: the `read_some` that comes next
+    #: waits before it reads (no second read that must fail). A mark left
+    #: by a cancelled call costs one wait, which returns at once if the fd
+    #: is readable.
+    _empty: bool = attrs.field(init=False, default=False)
     #: Set, and replaced, on every change a dormant pump or a pulling
     #: reader waits for.
     _changed: trio.Event = attrs.field(init=False, factory=trio.Event)
@@ -169,6 +174,7 @@ class Reader(PumpState):
         try:
             data = os.read(fd, max_bytes if max_bytes < _READ_SIZE else _READ_SIZE)
         except BlockingIOError:
+            self._empty = True
             return None
         except OSError as exc:
             if exc.errno != errno.EIO or not self.terminal:
@@ -199,6 +205,7 @@ class Reader(PumpState):
         await trio.lowlevel.checkpoint_if_cancelled()
         self._filled = False
         waited = False
+        empty, self._empty = self._empty, False
         while True:
             if not self._pulled or self._pulled_eof or self._closing:
                 return None
@@ -208,7 +215,8 @@ class Reader(PumpState):
                 await self._changed.wait()
                 waited = True
                 continue
-            data = self.read_now(max_bytes)
+            data = None if empty else self.read_now(max_bytes)
+            empty = self._empty = False
             if data is None:
                 if self._pulled_eof:
                     return None
