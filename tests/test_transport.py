@@ -414,6 +414,71 @@ def test_an_unchanged_twisted_protocol_can_branch_on_its_reason(error: Any) -> N
     assert raised.value is failed
 
 
+def _failure_parents() -> list[dict[int, list[str]]]:
+    """What a Twisted ``Failure`` of ``error.ProcessDone`` and of
+    ``error.ProcessTerminated`` lists as ``parents``: as Twisted 26 has it,
+    and from Twisted itself where it is installed."""
+    error_module = "twisted.internet.error"
+    tail = ["builtins.Exception", "builtins.BaseException", "builtins.object"]
+    known = {
+        0: [f"{error_module}.{n}" for n in ("ProcessDone", "ConnectionDone")],
+        3 << 8: [
+            f"{error_module}.{n}" for n in ("ProcessTerminated", "ConnectionLost")
+        ],
+    }
+    listed = [
+        {status: [*names, f"{error_module}.ConnectionClosed", *tail]}
+        for status, names in known.items()
+    ]
+    try:
+        from twisted.internet import error
+        from twisted.python.failure import Failure
+    except ImportError:
+        return listed
+    return [
+        *listed,
+        {0: Failure(error.ProcessDone(0)).parents},
+        {3 << 8: Failure(error.ProcessTerminated(3)).parents},
+    ]
+
+
+@pytest.mark.parametrize("expected", _failure_parents())
+def test_a_reason_lists_the_parents_a_failure_lists(
+    expected: dict[int, list[str]],
+) -> None:
+    """``reason.parents`` holds what a ``Failure`` of the Twisted class it
+    stands for holds, in that order, after trioproc's own classes."""
+    [(status, twisted_parents)] = expected.items()
+    reason = trioproc.ProcessEnded.from_wait_status(status)
+    own = [f"trioproc.{type(reason).__name__}", "trioproc.ProcessEnded"]
+    assert reason.parents == [*own, *twisted_parents]
+
+
+def test_a_reason_checks_qualified_names_as_a_failure_does() -> None:
+    """Twisted code may name a class instead of importing it:
+    ``reason.check("twisted.internet.error.ProcessDone")`` matches one of
+    `parents` and returns the name; ``trap`` raises the reason otherwise."""
+    done = trioproc.ProcessEnded.from_wait_status(0)
+    failed = trioproc.ProcessEnded.from_wait_status(3 << 8)
+    name = "twisted.internet.error.ConnectionDone"
+    assert done.check(name) == name
+    assert done.check("twisted.internet.error.ProcessTerminated") is None
+    assert failed.check("twisted.internet.error.ProcessDone") is None
+    assert failed.check(
+        "twisted.internet.error.ConnectionLost", trioproc.ProcessDone
+    ) == ("twisted.internet.error.ConnectionLost")
+    assert failed.check("builtins.KeyError", trioproc.ProcessTerminated) is (
+        trioproc.ProcessTerminated
+    )
+    assert done.check("trioproc.ProcessEnded") == "trioproc.ProcessEnded"
+    assert (
+        done.check("ProcessDone") is None
+    )  # a class's name alone is not its qualified name
+    assert failed.trap("builtins.Exception") == "builtins.Exception"
+    with pytest.raises(trioproc.ProcessDone):
+        done.trap("twisted.internet.error.ConnectionLost")
+
+
 @pytest.mark.parametrize("status", [0, 3 << 8, signal.SIGKILL])
 def test_a_reason_copies_and_pickles_as_itself(status: int) -> None:
     """A reason kept by copying or pickling (handed to another process, a

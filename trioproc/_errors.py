@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import signal as _signal
-from typing import Final, NoReturn
+from typing import Final, NoReturn, overload
 
 __all__ = [
     "ChildNotReady",
@@ -81,21 +81,60 @@ class ProcessEnded(Exception):
         """This exception itself (Twisted code reads ``reason.value``)."""
         return self
 
-    def check(self, *types: type[BaseException]) -> type[BaseException] | None:
+    @property
+    def parents(self) -> list[str]:
+        """The qualified class names this reason answers to, as a Twisted
+        ``Failure``'s ``parents`` lists them: its own classes'
+        (``trioproc.ProcessDone``, ..., ``builtins.Exception``) and those of
+        the ``twisted.internet.error`` classes it stands for
+        (``twisted.internet.error.ProcessDone``, ``...ConnectionDone``,
+        ``...ConnectionClosed``)."""
+        names = [f"{kind.__module__}.{kind.__name__}" for kind in type(self).__mro__]
+        twins = [
+            f"twisted.internet.error.{name}"
+            for name, stands_for in _TWISTED_TWINS.items()
+            if isinstance(self, stands_for)
+        ]
+        # Twisted's where its classes have theirs: before ``builtins.*``.
+        at = next(i for i, name in enumerate(names) if name.startswith("builtins."))
+        return [*names[:at], *twins, *names[at:]]
+
+    @overload
+    def check(self, *types: type[BaseException]) -> type[BaseException] | None: ...
+    @overload
+    def check(
+        self, *types: type[BaseException] | str
+    ) -> type[BaseException] | str | None: ...
+    def check(
+        self, *types: type[BaseException] | str
+    ) -> type[BaseException] | str | None:
         """The first of *types* this reason is an instance of, else ``None``.
 
+        As with a Twisted ``Failure``, a type may also be given by its
+        qualified name (``"twisted.internet.error.ProcessDone"``), which
+        matches when it is one of `parents`, and is then what is returned.
         Twisted's own classes match too, by name, without importing Twisted:
         ``twisted.internet.error.ProcessDone`` (and its base
         ``ConnectionDone``) matches a `ProcessDone`,
         ``error.ProcessTerminated`` (``ConnectionLost``) a
         `ProcessTerminated`, ``error.ConnectionClosed`` any reason.
         """
+        parents: list[str] | None = None
         for kind in types:
-            if isinstance(self, (kind, *_twisted_twin(kind))):
+            if isinstance(kind, str):
+                if parents is None:
+                    parents = self.parents
+                if kind in parents:
+                    return kind
+            elif isinstance(self, (kind, *_twisted_twin(kind))):
                 return kind
         return None
 
-    def trap(self, *types: type[BaseException]) -> type[BaseException]:
+    @overload
+    def trap(self, *types: type[BaseException]) -> type[BaseException]: ...
+    @overload
+    def trap(self, *types: type[BaseException] | str) -> type[BaseException] | str: ...
+    def trap(self, *types: type[BaseException] | str) -> type[BaseException] | str:
         """Like `check`, but raise this reason when it matches none of *types*."""
         kind = self.check(*types)
         if kind is None:
