@@ -5,7 +5,9 @@ Each layer adds one thing to the one above it:
 
 * ``posix_spawn + waitpid``: the system calls, blocking (the reference);
 * ``+ pidfd wait in Trio``: the least any Trio library must do to wait for
-  a child without blocking the event loop;
+  a child without blocking the event loop; beside it, the same with 200 us
+  of busy work between the spawn and the wait (how much of the parent's
+  work the child's own run hides);
 * ``+ a nursery and a reaper task``: the structure that lets a child be
   watched while other code runs, and be cancelled;
 * ``trioproc.spawn, no fds``: the whole block (transport, protocol, reaper);
@@ -68,6 +70,20 @@ async def pidfd_in_trio(n: int) -> None:
         await _pidfd_wait(os.posix_spawn(TRUE, [TRUE], os.environ))  # noqa: ASYNC221
 
 
+#: Work done between the spawn and the wait, to see how much of it the
+#: child's own run hides.
+BUSY_AFTER_SPAWN = 200e-6
+
+
+async def pidfd_in_trio_busy(n: int) -> None:
+    for _ in range(n):
+        pid = os.posix_spawn(TRUE, [TRUE], os.environ)  # noqa: ASYNC221
+        until = time.perf_counter() + BUSY_AFTER_SPAWN
+        while time.perf_counter() < until:
+            pass
+        await _pidfd_wait(pid)
+
+
 async def nursery_and_reaper(n: int) -> None:
     for _ in range(n):
         pid = os.posix_spawn(TRUE, [TRUE], os.environ)  # noqa: ASYNC221
@@ -110,6 +126,7 @@ CASES: dict[str, Callable[[int], _harness.Figures]] = {
     "subprocess.run": subprocess_run,
     "posix_spawn + waitpid (reference)": posix_spawn_waitpid,
     "+ pidfd wait in Trio": _in_trio(pidfd_in_trio),
+    "  (the same, 200 us of work after the spawn)": _in_trio(pidfd_in_trio_busy),
     "+ a nursery and a reaper task": _in_trio(nursery_and_reaper),
     "trioproc.spawn, no fds": _in_trio(trioproc_spawn_no_fds),
     "trioproc.run": _in_trio(trioproc_run),

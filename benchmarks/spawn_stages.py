@@ -9,7 +9,8 @@ after the reap (serial again). It times ``posix_spawn`` and the reaping
 ``waitpid`` by wrapping trioproc's private functions, so the figures are for
 this version's layout only. A figure is the median over every child.
 
-For the system calls per child, count them with ``strace -c``: the calls of
+For the parent's system calls per child, count them with ``strace -c`` (no
+``-f``: the children's own would count too): the calls of
 ``strace -c .venv/bin/python benchmarks/spawn_stages.py --only run --n 500``,
 less those of the same with ``--n 0`` (which starts no child), divided by
 520 (20 children warm up first).

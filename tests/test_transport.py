@@ -479,6 +479,17 @@ def test_a_reason_checks_qualified_names_as_a_failure_does() -> None:
         done.trap("twisted.internet.error.ConnectionLost")
 
 
+@pytest.mark.parametrize("bad", [42, None, b"twisted.internet.error.ProcessDone"])
+def test_a_reason_check_names_what_it_cannot_take(bad: object) -> None:
+    """Neither a class nor a name: check() and trap() say what they take and
+    what they got (a Failure returns None, hiding the mistake)."""
+    reason = trioproc.ProcessEnded.from_wait_status(0)
+    for method in (reason.check, reason.trap):
+        with pytest.raises(TypeError, match=r"exception classes or their qualified"):
+            method(trioproc.ProcessTerminated, bad)  # type: ignore[call-overload]
+    assert reason.check(trioproc.ProcessDone, bad) is trioproc.ProcessDone  # type: ignore[call-overload]
+
+
 @pytest.mark.parametrize("status", [0, 3 << 8, signal.SIGKILL])
 def test_a_reason_copies_and_pickles_as_itself(status: int) -> None:
     """A reason kept by copying or pickling (handed to another process, a

@@ -100,6 +100,8 @@ class ProcessEnded(Exception):
         return [*names[:at], *twins, *names[at:]]
 
     @overload
+    def check(self, *types: str) -> str | None: ...
+    @overload
     def check(self, *types: type[BaseException]) -> type[BaseException] | None: ...
     @overload
     def check(
@@ -118,6 +120,9 @@ class ProcessEnded(Exception):
         ``ConnectionDone``) matches a `ProcessDone`,
         ``error.ProcessTerminated`` (``ConnectionLost``) a
         `ProcessTerminated`, ``error.ConnectionClosed`` any reason.
+
+        Raises:
+          TypeError: one of *types* is neither a class nor a str.
         """
         parents: list[str] | None = None
         for kind in types:
@@ -126,16 +131,28 @@ class ProcessEnded(Exception):
                     parents = self.parents
                 if kind in parents:
                     return kind
+            elif not isinstance(kind, type):
+                raise TypeError(
+                    "check() and trap() take exception classes or their "
+                    f"qualified names, not {kind!r}"
+                )
             elif isinstance(self, (kind, *_twisted_twin(kind))):
                 return kind
         return None
 
     @overload
+    def trap(self, *types: str) -> str: ...
+    @overload
     def trap(self, *types: type[BaseException]) -> type[BaseException]: ...
     @overload
     def trap(self, *types: type[BaseException] | str) -> type[BaseException] | str: ...
     def trap(self, *types: type[BaseException] | str) -> type[BaseException] | str:
-        """Like `check`, but raise this reason when it matches none of *types*."""
+        """Like `check`, but raise this reason when it matches none of *types*.
+
+        Raises:
+          ProcessEnded: this reason, when none of *types* matches.
+          TypeError: as `check`.
+        """
         kind = self.check(*types)
         if kind is None:
             raise self
